@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/**
+ * The `repmlp` command (../shared/spec/cli.md). Commands load lazily so that `inspect`
+ * does not pay for TensorFlow.js start-up. Errors: one line on stderr, exit 1, no stack
+ * trace unless --debug.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { RepmlpError, UsageError } from '../errors.js';
+import type { Command } from './command.js';
+import { setQuiet } from './progress.js';
+
+const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  inspect: () => import('./inspect.js'),
+  prefix: () => import('./prefix.js'),
+  run: () => import('./run.js'),
+  convert: () => import('./convert.js'),
+  verify: () => import('./verify.js'),
+  export: () => import('./export.js'),
+  predict: () => import('./predict.js'),
+  eval: () => import('./eval.js'),
+  bench: () => import('./bench.js'),
+  demo: () => import('./demo.js'),
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function topHelp(): Promise<string> {
+  const lines = ['Usage: repmlp <command> [options]   (repmlp <command> --help for details)', '', 'Commands:'];
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    const { command } = await load();
+    lines.push(`  ${name.padEnd(9)} ${command.summary}`);
+  }
+  lines.push('', 'Global options: --json (machine output), --debug (stack traces), --version, --help');
+  return lines.join('\n');
+}
+
+function commandHelp(c: Command): string {
+  const lines = [`Usage: ${c.usage}`, '', c.summary, ''];
+  const opts = Object.entries(c.options);
+  if (opts.length) {
+    lines.push('Options:');
+    for (const [name, o] of opts) lines.push(`  --${name}${o.type === 'string' ? ' ' + (o.help.split(/\s{2,}/)[0] ?? '') : ''}`.padEnd(30) + (o.help.split(/\s{2,}/)[1] ?? o.help));
+    lines.push('');
+  }
+  lines.push(`Example:\n  ${c.example}`);
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    const name = argv[0];
+    if (!name || name === '--help' || name === '-h' || name === 'help') {
+      process.stdout.write((await topHelp()) + '\n');
+      return name ? 0 : 1;
+    }
+    if (name === '--version' || name === '-v') {
+      process.stdout.write(version() + '\n');
+      return 0;
+    }
+    const load = COMMANDS[name];
+    if (!load) throw new UsageError(`unknown command '${name}' (try repmlp --help)`);
+    const { command } = await load();
+    const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+      json: { type: 'boolean' }, debug: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    };
+    for (const [k, o] of Object.entries(command.options)) options[k] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv.slice(1), options, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new UsageError(`${name}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (parsed.values.help) {
+      process.stdout.write(commandHelp(command) + '\n');
+      return 0;
+    }
+    const [min, max] = command.positionals;
+    const n = parsed.positionals.length;
+    if (n < min || n > max) throw new UsageError(`${name}: expected ${min === max ? min : `${min}${max === Infinity ? ' or more' : `-${max}`}`} argument(s), got ${n}; usage: ${command.usage}`);
+    const json = parsed.values.json === true;
+    setQuiet(json);
+    const rc = await command.run({ positionals: parsed.positionals, values: parsed.values as Record<string, string | boolean | string[] | undefined>, json });
+    return rc ?? 0;
+  } catch (e) {
+    if (debug) console.error(e);
+    const msg = e instanceof RepmlpError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)} (rerun with --debug for details)`;
+    process.stderr.write(`repmlp: error: ${msg.split('\n')[0]}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((rc) => {
+  process.exitCode = rc;
+});

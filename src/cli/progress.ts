@@ -1,0 +1,36 @@
+/**
+ * Progress bars on a terminal only: when stderr is not a TTY (pipes, CI, --json) this
+ * prints nothing at all.
+ */
+import cliProgress from 'cli-progress';
+
+export interface Progress {
+  /** Sets the amount done so far (same unit as total). */
+  update(done: number): void;
+  /** Adds to the amount done. */
+  tick(delta?: number): void;
+  stop(): void;
+}
+
+const silent: Progress = { update() {}, tick() {}, stop() {} };
+let quiet = false;
+
+/** --json and scripts: no bars even on a terminal. */
+export function setQuiet(q: boolean): void {
+  quiet = q;
+}
+
+export function progress(label: string, total: number, unit = ''): Progress {
+  if (quiet || !process.stderr.isTTY || total <= 0) return silent;
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {percentage}% {value}/{total}${unit ? ' ' + unit : ''} {eta_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  let done = 0;
+  return {
+    update(d) { done = d; bar.update(d); },
+    tick(delta = 1) { done += delta; bar.update(done); },
+    stop() { bar.stop(); },
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Tensors as torch stores them: a typed storage of raw bytes, plus shape, strides (in
+ * elements) and a storage offset. Bytes are kept exactly (float16 / bfloat16 too);
+ * float32 copies are made only where something is computed.
+ */
+import { type DType, type TypedArray, dtypeInfo } from './dtype.js';
+import { RepmlpError } from './errors.js';
+
+export class TensorError extends RepmlpError {
+  override name = 'TensorError';
+}
+
+/**
+ * A storage: `numel` elements of `dtype`. Its bytes are loaded on first use (a lazy zip
+ * record, a legacy file region) and then kept, so shared storages stay shared.
+ */
+export class Storage {
+  private data: Uint8Array | undefined;
+  constructor(
+    readonly dtype: DType,
+    readonly numel: number,
+    source: Uint8Array | (() => Uint8Array),
+    /** The key the file stored it under (zip `data/<key>`), informational. */
+    readonly key?: string,
+    /** The device the file names ('cpu', 'cuda:0'); loading ignores it. */
+    readonly device: string = 'cpu',
+  ) {
+    if (typeof source === 'function') this.load = source;
+    else this.data = source;
+  }
+  private load: (() => Uint8Array) | undefined;
+
+  get byteLength(): number {
+    return this.numel * dtypeInfo(this.dtype).itemSize;
+  }
+
+  /** The raw little-endian bytes, loaded on demand. */
+  bytes(): Uint8Array {
+    if (!this.data) {
+      const got = this.load!();
+      if (got.byteLength !== this.byteLength) {
+        throw new TensorError(`storage ${this.key ?? ''} has ${got.byteLength} bytes, expected ${this.byteLength} (${this.numel} x ${this.dtype})`);
+      }
+      this.data = got;
+      this.load = undefined;
+    }
+    return this.data;
+  }
+
+  get loaded(): boolean {
+    return this.data !== undefined;
+  }
+}
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const stride = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    stride[i] = s;
+    s *= shape[i]!;
+  }
+  return stride;
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** A view into a Storage, exactly as torch's _rebuild_tensor_v2 describes one. */
+export class Tensor {
+  requiresGrad = false;
+  /** True when the file wrapped it in nn.Parameter. */
+  isParameter = false;
+
+  constructor(
+    readonly storage: Storage,
+    readonly shape: readonly number[],
+    readonly stride: readonly number[] = contiguousStrides(shape),
+    readonly offset = 0,
+  ) {
+    if (stride.length !== shape.length) throw new TensorError(`stride rank ${stride.length} != shape rank ${shape.length}`);
+    // The furthest element must lie inside the storage: checked once, here.
+    if (numelOf(shape) > 0) {
+      let last = offset;
+      for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
+      if (offset < 0 || last >= storage.numel) {
+        throw new TensorError(`view [${shape}] stride [${stride}] offset ${offset} exceeds its storage of ${storage.numel} elements`);
+      }
+    }
+  }
+
+  get dtype(): DType {
+    return this.storage.dtype;
+  }
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+
+  isContiguous(): boolean {
+    const want = contiguousStrides(this.shape);
+    return this.shape.every((d, i) => d === 1 || want[i] === this.stride[i]);
+  }
+
+  /** Bytes of the tensor in C order: a zero-copy subarray when contiguous, else a copy. */
+  contiguousBytes(): Uint8Array {
+    const item = dtypeInfo(this.dtype).itemSize;
+    const src = this.storage.bytes();
+    if (this.isContiguous()) return src.subarray(this.offset * item, (this.offset + this.numel) * item);
+    const out = new Uint8Array(this.numel * item);
+    let o = 0;
+    this.forEachIndex((idx) => {
+      out.set(src.subarray(idx * item, idx * item + item), o);
+      o += item;
+    });
+    return out;
+  }
+
+  /** Calls f with the storage index of each element, in C order. */
+  private forEachIndex(f: (storageIndex: number) => void): void {
+    const n = this.numel;
+    if (n === 0) return;
+    const rank = this.shape.length;
+    const pos = new Array<number>(rank).fill(0);
+    let idx = this.offset;
+    for (let k = 0; k < n; k++) {
+      f(idx);
+      for (let d = rank - 1; d >= 0; d--) {
+        pos[d]!++;
+        idx += this.stride[d]!;
+        if (pos[d]! < this.shape[d]!) break;
+        idx -= pos[d]! * this.stride[d]!;
+        pos[d] = 0;
+      }
+    }
+  }
+
+  /** A typed array over the C-order bytes (Uint16Array for 16-bit floats, BigInt64Array for int64). */
+  typedArray(): TypedArray {
+    const info = dtypeInfo(this.dtype);
+    let bytes = this.contiguousBytes();
+    if (bytes.byteOffset % info.itemSize !== 0) bytes = bytes.slice();
+    return new info.array(bytes.buffer, bytes.byteOffset, bytes.byteLength / info.itemSize);
+  }
+
+  /** Values as float32 (a view when already float32 and aligned, else a fresh array). */
+  toFloat32(): Float32Array {
+    const a = this.typedArray();
+    if (a instanceof Float32Array) return a;
+    return toFloatArray(a, this.dtype, Float32Array);
+  }
+
+  /** Values as float64 (always a fresh array). */
+  toFloat64(): Float64Array {
+    return toFloatArray(this.typedArray(), this.dtype, Float64Array);
+  }
+
+  /** A contiguous tensor holding `data` (the array's bytes are used, not copied). */
+  static fromArray(data: TypedArray, shape: readonly number[], dtype: DType = dtypeFor(data)): Tensor {
+    const info = dtypeInfo(dtype);
+    if (data.BYTES_PER_ELEMENT !== info.itemSize) throw new TensorError(`array of ${data.BYTES_PER_ELEMENT}-byte items cannot hold ${dtype}`);
+    if (data.length !== numelOf(shape)) throw new TensorError(`array of ${data.length} elements does not fit shape [${shape}]`);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return new Tensor(new Storage(dtype, data.length, bytes), [...shape]);
+  }
+
+  static scalarInt64(v: bigint): Tensor {
+    return Tensor.fromArray(BigInt64Array.of(v), [], 'int64');
+  }
+}
+
+function dtypeFor(a: TypedArray): DType {
+  if (a instanceof Float32Array) return 'float32';
+  if (a instanceof Float64Array) return 'float64';
+  if (a instanceof Int32Array) return 'int32';
+  if (a instanceof Int16Array) return 'int16';
+  if (a instanceof Int8Array) return 'int8';
+  if (a instanceof BigInt64Array) return 'int64';
+  if (a instanceof Uint8Array) return 'uint8';
+  throw new TensorError('give a dtype for a Uint16Array (float16 or bfloat16)');
+}
+
+function toFloatArray<T extends Float32Array | Float64Array>(a: TypedArray, dtype: DType, Ctor: { new (n: number): T }): T {
+  const out = new Ctor(a.length);
+  if (dtype === 'float16') for (let i = 0; i < a.length; i++) out[i] = halfToFloat((a as Uint16Array)[i]!);
+  else if (dtype === 'bfloat16') {
+    const u = new Uint32Array(1);
+    const f = new Float32Array(u.buffer);
+    for (let i = 0; i < a.length; i++) {
+      u[0] = (a as Uint16Array)[i]! << 16;
+      out[i] = f[0]!;
+    }
+  } else if (a instanceof BigInt64Array) for (let i = 0; i < a.length; i++) out[i] = Number(a[i]!);
+  else for (let i = 0; i < a.length; i++) out[i] = a[i] as number;
+  return out;
+}
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
