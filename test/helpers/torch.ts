@@ -1,0 +1,48 @@
+/**
+ * Real PyTorch as the source of truth. Debian's python3-torch lives under /usr/bin/python3
+ * (the python3 on PATH may be another interpreter). Tests that need it call
+ * `torchOrSkip(t)` and are skipped with a clear message when it is absent.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PYTHON = process.env.REPMLP_PYTHON ?? '/usr/bin/python3';
+/** Repository root (tests run from dist/test/...). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const FIXTURES = path.join(ROOT, 'fixtures');
+export const TOOLS = path.join(ROOT, 'tools');
+
+let cached: boolean | undefined;
+export function hasTorch(): boolean {
+  if (cached === undefined) {
+    const r = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
+    cached = r.status === 0;
+  }
+  return cached;
+}
+
+export const NO_TORCH = `PyTorch not found at ${PYTHON} (apt-get install python3-torch python3-onnx); interop test skipped`;
+
+/** For `test(name, { skip: torchSkip() }, ...)`: false when torch is there, else the reason. */
+export function torchSkip(): false | string {
+  return hasTorch() ? false : NO_TORCH;
+}
+
+/** Runs a python script (path or `-c` code) with real torch; throws with its stderr on failure. */
+export function runPython(args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+  const r = spawnSync(PYTHON, args, {
+    encoding: 'utf8', input: opts.input, timeout: opts.timeoutMs ?? 600_000, maxBuffer: 1 << 28,
+    env: { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '2', PYTHONPATH: TOOLS },
+  });
+  if (r.status !== 0) throw new Error(`python ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** A fresh temporary folder, removed by the returned function. */
+export function tempDir(prefix = 'repmlp-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
