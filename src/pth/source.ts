@@ -1,0 +1,79 @@
+/**
+ * Random-access bytes: a whole Uint8Array, or a file read on demand (no single Buffer
+ * of the whole file, so files over 2 GB work and `inspect` never touches tensor bytes).
+ * Offsets are plain numbers: safe up to 2^53, far past any real file.
+ */
+import * as fs from 'node:fs';
+import { RepmlpError } from '../errors.js';
+
+export class SourceError extends RepmlpError {
+  override name = 'SourceError';
+}
+
+export interface ByteSource {
+  /** Name for messages: the file path or '<bytes>'. */
+  readonly name: string;
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`; throws SourceError past the end. */
+  read(offset: number, length: number): Uint8Array;
+}
+
+export class MemorySource implements ByteSource {
+  readonly size: number;
+  constructor(private readonly bytes: Uint8Array, readonly name = '<bytes>') {
+    this.size = bytes.byteLength;
+  }
+  read(offset: number, length: number): Uint8Array {
+    checkRange(this, offset, length);
+    return this.bytes.subarray(offset, offset + length);
+  }
+}
+
+// Files stay open while their storages may still be read; closed when collected.
+const closer = new FinalizationRegistry<number>((fd) => {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+});
+
+export class FileSource implements ByteSource {
+  readonly size: number;
+  private readonly fd: number;
+  constructor(readonly name: string) {
+    let fd: number;
+    try {
+      fd = fs.openSync(name, 'r');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new SourceError(`${name}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot open (${code ?? (e as Error).message})`}`);
+    }
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      fs.closeSync(fd);
+      throw new SourceError(`${name}: not a regular file`);
+    }
+    this.fd = fd;
+    this.size = st.size;
+    closer.register(this, fd);
+  }
+  read(offset: number, length: number): Uint8Array {
+    checkRange(this, offset, length);
+    // A fresh buffer per read: 8-byte aligned, so typed-array views need no copy.
+    const buf = new Uint8Array(new ArrayBuffer(length));
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd, buf, done, Math.min(length - done, 1 << 30), offset + done);
+      if (n === 0) throw new SourceError(`${this.name}: file shrank while reading (offset ${offset + done})`);
+      done += n;
+    }
+    return buf;
+  }
+}
+
+function checkRange(src: ByteSource, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > src.size) {
+    throw new SourceError(`${src.name}: read of ${length} bytes at offset ${offset} is past the end of the file (${src.size} bytes)`);
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * A lazy reader for the zip archives torch.save writes (torch >= 1.6): central directory
+ * (zip64 end records included, which JSZip rejects), STORED records read on demand.
+ * CRCs are not checked, like PyTorch's own reader: a mismatch is not an error there.
+ */
+import { RepmlpError } from '../errors.js';
+import type { ByteSource } from './source.js';
+
+export class ZipError extends RepmlpError {
+  override name = 'ZipError';
+}
+
+const SIG = {
+  local: 0x04034b50,
+  central: 0x02014b50,
+  end: 0x06054b50,
+  end64: 0x06064b50,
+  locator64: 0x07064b50,
+} as const;
+
+const END_SIZE = 22;
+const LOCATOR_SIZE = 20;
+const MAX_COMMENT = 0xffff;
+const CENTRAL_SIZE = 46;
+const LOCAL_SIZE = 30;
+const ZIP64_EXTRA = 0x0001;
+/** A central directory larger than this is not a checkpoint (536 tensors need ~60 KB). */
+const MAX_CENTRAL_DIRECTORY = 256 * 1024 * 1024;
+
+export interface ZipEntry {
+  name: string;
+  method: number;
+  compressedSize: number;
+  size: number;
+  localHeaderOffset: number;
+}
+
+export function isZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+}
+
+function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function u64(dv: DataView, off: number, what: string): number {
+  const v = dv.getBigUint64(off, true);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ZipError(`${what} ${v} is not a usable 64-bit size`);
+  return Number(v);
+}
+
+export class ZipReader {
+  readonly entries: Map<string, ZipEntry>;
+  /** Names in central-directory order. */
+  readonly names: string[];
+
+  constructor(private readonly src: ByteSource) {
+    const list = readCentralDirectory(src);
+    this.names = list.map((e) => e.name);
+    this.entries = new Map(list.map((e) => [e.name, e]));
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /** Where a record's data starts (after its local header), bounds-checked. */
+  dataOffset(name: string): number {
+    const e = this.entry(name);
+    if (e.localHeaderOffset + LOCAL_SIZE > this.src.size) throw new ZipError(`${this.src.name}: record ${name}: local header at ${e.localHeaderOffset} is past the end of the file`);
+    const dv = view(this.src.read(e.localHeaderOffset, LOCAL_SIZE));
+    if (dv.getUint32(0, true) !== SIG.local) throw new ZipError(`${this.src.name}: record ${name}: no local header at offset ${e.localHeaderOffset}`);
+    const start = e.localHeaderOffset + LOCAL_SIZE + dv.getUint16(26, true) + dv.getUint16(28, true);
+    if (start + e.size > this.src.size) throw new ZipError(`${this.src.name}: record ${name}: ${e.size} bytes at offset ${start} run past the end of the file (${this.src.size} bytes)`);
+    return start;
+  }
+
+  /** The bytes of a STORED record. */
+  read(name: string): Uint8Array {
+    const e = this.entry(name);
+    return this.src.read(this.dataOffset(name), e.size);
+  }
+
+  entry(name: string): ZipEntry {
+    const e = this.entries.get(name);
+    if (!e) throw new ZipError(`${this.src.name}: record ${name} is missing from the archive`);
+    if (e.method !== 0) throw new ZipError(`${this.src.name}: record ${name} is compressed (method ${e.method}); torch writes STORED records only`);
+    if (e.compressedSize !== e.size) throw new ZipError(`${this.src.name}: record ${name}: stored size ${e.compressedSize} differs from size ${e.size}`);
+    return e;
+  }
+}
+
+interface DirectoryLocation {
+  count: number;
+  offset: number;
+  size: number;
+}
+
+function findEnd(src: ByteSource): { at: number; dv: DataView } {
+  if (src.size < END_SIZE) throw new ZipError(`${src.name}: too short to be a zip archive (${src.size} bytes)`);
+  const tailLen = Math.min(src.size, END_SIZE + MAX_COMMENT);
+  const tail = src.read(src.size - tailLen, tailLen);
+  const dv = view(tail);
+  for (let i = tailLen - END_SIZE; i >= 0; i--) {
+    if (dv.getUint32(i, true) === SIG.end && i + END_SIZE + dv.getUint16(i + 20, true) === tailLen) {
+      return { at: src.size - tailLen + i, dv: new DataView(tail.buffer, tail.byteOffset + i, END_SIZE) };
+    }
+  }
+  throw new ZipError(`${src.name}: no end-of-central-directory record (truncated or not a zip archive)`);
+}
+
+function locateDirectory(src: ByteSource): DirectoryLocation {
+  const { at, dv } = findEnd(src);
+  let loc: DirectoryLocation = { count: dv.getUint16(10, true), size: dv.getUint32(12, true), offset: dv.getUint32(16, true) };
+  // torch always writes the zip64 records; their values win when present.
+  if (at >= LOCATOR_SIZE) {
+    const ldv = view(src.read(at - LOCATOR_SIZE, LOCATOR_SIZE));
+    if (ldv.getUint32(0, true) === SIG.locator64) {
+      const end64At = u64(ldv, 8, 'zip64 end record offset');
+      if (end64At + 56 > at - LOCATOR_SIZE) throw new ZipError(`${src.name}: zip64 end record offset ${end64At} is out of range`);
+      const edv = view(src.read(end64At, 56));
+      if (edv.getUint32(0, true) !== SIG.end64) throw new ZipError(`${src.name}: no zip64 end record at offset ${end64At}`);
+      loc = { count: u64(edv, 32, 'zip64 entry count'), size: u64(edv, 40, 'zip64 directory size'), offset: u64(edv, 48, 'zip64 directory offset') };
+    }
+  }
+  if (loc.size > MAX_CENTRAL_DIRECTORY || loc.offset + loc.size > at) {
+    throw new ZipError(`${src.name}: central directory (${loc.size} bytes at offset ${loc.offset}) does not fit before the end record at ${at}`);
+  }
+  if (loc.count * CENTRAL_SIZE > loc.size) throw new ZipError(`${src.name}: ${loc.count} entries cannot fit in a ${loc.size}-byte central directory`);
+  return loc;
+}
+
+function readCentralDirectory(src: ByteSource): ZipEntry[] {
+  const loc = locateDirectory(src);
+  const cd = src.read(loc.offset, loc.size);
+  const dv = view(cd);
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const out: ZipEntry[] = [];
+  let p = 0;
+  for (let i = 0; i < loc.count; i++) {
+    if (p + CENTRAL_SIZE > cd.length || dv.getUint32(p, true) !== SIG.central) {
+      throw new ZipError(`${src.name}: central directory entry ${i} of ${loc.count} is malformed (offset ${loc.offset + p})`);
+    }
+    const nameLen = dv.getUint16(p + 28, true);
+    const extraLen = dv.getUint16(p + 30, true);
+    const commentLen = dv.getUint16(p + 32, true);
+    const end = p + CENTRAL_SIZE + nameLen + extraLen + commentLen;
+    if (end > cd.length) throw new ZipError(`${src.name}: central directory entry ${i} runs past the directory`);
+    const name = decoder.decode(cd.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLen));
+    const e: ZipEntry = {
+      name,
+      method: dv.getUint16(p + 10, true),
+      compressedSize: dv.getUint32(p + 20, true),
+      size: dv.getUint32(p + 24, true),
+      localHeaderOffset: dv.getUint32(p + 42, true),
+    };
+    applyZip64Extra(e, cd.subarray(p + CENTRAL_SIZE + nameLen, p + CENTRAL_SIZE + nameLen + extraLen), src.name);
+    if (e.localHeaderOffset + e.size > src.size) throw new ZipError(`${src.name}: record ${name}: ${e.size} bytes at offset ${e.localHeaderOffset} exceed the file (${src.size} bytes)`);
+    out.push(e);
+    p = end;
+  }
+  return out;
+}
+
+/** Values saturated at 0xFFFFFFFF live in the zip64 extra field, in a fixed order. */
+function applyZip64Extra(e: ZipEntry, extra: Uint8Array, file: string): void {
+  const FULL = 0xffffffff;
+  if (e.size !== FULL && e.compressedSize !== FULL && e.localHeaderOffset !== FULL) return;
+  const dv = view(extra);
+  for (let q = 0; q + 4 <= extra.length; ) {
+    const id = dv.getUint16(q, true);
+    const len = dv.getUint16(q + 2, true);
+    if (q + 4 + len > extra.length) break;
+    if (id === ZIP64_EXTRA) {
+      let r = q + 4;
+      const next = (what: string): number => {
+        if (r + 8 > q + 4 + len) throw new ZipError(`${file}: record ${e.name}: zip64 extra field too short for ${what}`);
+        const v = u64(dv, r, `record ${e.name} ${what}`);
+        r += 8;
+        return v;
+      };
+      if (e.size === FULL) e.size = next('size');
+      if (e.compressedSize === FULL) e.compressedSize = next('compressed size');
+      if (e.localHeaderOffset === FULL) e.localHeaderOffset = next('offset');
+      return;
+    }
+    q += 4 + len;
+  }
+  throw new ZipError(`${file}: record ${e.name}: sizes need a zip64 extra field, none found`);
+}
