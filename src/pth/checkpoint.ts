@@ -1,5 +1,18 @@
 /** Format detection and the one entry point for reading any checkpoint. */
-import type { PyValue, StateDict } from './pyobj.js';
+import { RepmlpError } from '../errors.js';
+import { dtypeInfo } from '../dtype.js';
+import { Storage } from '../tensor.js';
+import { PyTuple, type PyValue, type StateDict } from './pyobj.js';
+import { type ByteSource, FileSource, MemorySource } from './source.js';
+import { ZipReader, isZip } from './zip.js';
+import { PickleError, storageDType, unpickle } from './pickle.js';
+import { readLegacy } from './legacy.js';
+import { isSafetensors, readSafetensors } from './safetensors.js';
+import { detectPrefix, findStateDict, stripPrefix, toStateDict } from './statedict.js';
+
+export class CheckpointError extends RepmlpError {
+  override name = 'CheckpointError';
+}
 
 export type CheckpointFormat = 'zip' | 'legacy' | 'safetensors';
 
@@ -19,11 +32,69 @@ export interface LoadedStateDict {
   checkpoint: Checkpoint;
 }
 
-export async function readCheckpoint(_src: string | Uint8Array): Promise<Checkpoint> {
-  throw new Error('readCheckpoint: not implemented yet');
+/**
+ * Reads a checkpoint: zip when it starts with `PK\x03\x04` (as torch.load decides),
+ * safetensors when its header says so, legacy otherwise. Tensor bytes are read lazily.
+ */
+export async function readCheckpoint(src: string | Uint8Array): Promise<Checkpoint> {
+  return readCheckpointSync(src);
+}
+
+export function readCheckpointSync(src: string | Uint8Array): Checkpoint {
+  const source: ByteSource = typeof src === 'string' ? new FileSource(src) : new MemorySource(src);
+  if (source.size === 0) throw new CheckpointError(`${source.name}: file is empty`);
+  const head = source.read(0, Math.min(16, source.size));
+  if (isZip(head)) return { format: 'zip', root: readZip(source) };
+  if (isSafetensors(source)) return { format: 'safetensors', root: readSafetensors(source) };
+  return { format: 'legacy', root: readLegacy(source) };
 }
 
 /** Reads a file, finds the state dict inside wrappers, strips a leading `module.`. */
-export async function loadStateDictFile(_path: string): Promise<LoadedStateDict> {
-  throw new Error('loadStateDictFile: not implemented yet');
+export async function loadStateDictFile(path: string): Promise<LoadedStateDict> {
+  const checkpoint = readCheckpointSync(path);
+  let found;
+  try {
+    found = findStateDict(checkpoint.root);
+  } catch (e) {
+    if (e instanceof RepmlpError) throw new CheckpointError(`${path}: ${e.message}`);
+    throw e;
+  }
+  const prefix = detectPrefix(found.dict);
+  const dict = prefix ? stripPrefix(found.dict, prefix) : found.dict;
+  return { format: checkpoint.format, stateDict: toStateDict(dict), wrapper: found.path, prefix, checkpoint };
+}
+
+/** torch's zip layout: `<top>/data.pkl`, `<top>/byteorder`, `<top>/data/<key>` per storage. */
+function readZip(src: ByteSource): PyValue {
+  const zip = new ZipReader(src);
+  const pkl = zip.names.find((n) => /^[^/]+\/data\.pkl$/.test(n));
+  if (!pkl) throw new CheckpointError(`${src.name}: zip archive without a <folder>/data.pkl record: not a torch checkpoint`);
+  const top = pkl.slice(0, -'data.pkl'.length);
+  if (zip.has(`${top}byteorder`)) {
+    const order = new TextDecoder().decode(zip.read(`${top}byteorder`));
+    if (order !== 'little') throw new CheckpointError(`${src.name}: byteorder '${order}' is not supported (little-endian only)`);
+  }
+  const where = `${src.name}: ${pkl}`;
+  const storages = new Map<string, Storage>();
+  const persistentLoad = (pid: PyValue): Storage => {
+    const [kind, type, key, location, numel] = pid instanceof PyTuple ? pid.items : [];
+    if (kind !== 'storage' || typeof key !== 'string' || typeof numel !== 'bigint') {
+      throw new PickleError(`${where}: malformed storage id (expected ('storage', type, key, location, numel))`);
+    }
+    const cached = storages.get(key);
+    if (cached) return cached;
+    const dt = storageDType(type, where);
+    const dtype = dt === 'untyped' ? 'uint8' : dt;
+    const record = `${top}data/${key}`;
+    const entry = zip.entry(record);
+    const bytes = BigInt(dtypeInfo(dtype).itemSize) * numel;
+    if (numel < 0n || bytes !== BigInt(entry.size)) {
+      throw new CheckpointError(`${src.name}: storage ${key}: ${numel} x ${dtype} needs ${bytes} bytes, record ${record} holds ${entry.size}`);
+    }
+    zip.dataOffset(record); // bounds-checked now, read later
+    const s = new Storage(dtype, Number(numel), () => zip.read(record), key, typeof location === 'string' ? location : 'cpu');
+    storages.set(key, s);
+    return s;
+  };
+  return unpickle(zip.read(pkl), { persistentLoad, where }).value;
 }

@@ -13,6 +13,11 @@ export class PickleError extends RepmlpError {
   override name = 'PickleError';
 }
 
+/** The data ended inside a pickle: the legacy reader then reads more of the file. */
+export class PickleTruncatedError extends PickleError {
+  override name = 'PickleTruncatedError';
+}
+
 /** Opcodes by name (pickletools); every one not listed here is refused. */
 export const OP = {
   MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32,
@@ -221,7 +226,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     throw new PickleError(`${where}: ${msg} (at byte ${pos})`);
   };
   const need = (n: number): void => {
-    if (pos + n > bytes.length) fail(`truncated: ${n} more bytes needed, ${bytes.length - pos} left`);
+    if (pos + n > bytes.length) throw new PickleTruncatedError(`${where}: truncated: ${n} more bytes needed at byte ${pos}, ${bytes.length - pos} left`);
   };
   const u8 = () => (need(1), bytes[pos++]!);
   const u16 = () => (need(2), (pos += 2), dv.getUint16(pos - 2, true));

@@ -76,12 +76,22 @@ function renameKeys(dict: PyDict, rename: (k: string) => string): PyDict {
   return new PyDict(map, dict.ordered, new Map(dict.attrs));
 }
 
-/** `_metadata` is keyed by module path: '' is the root, 'module' the DDP wrapper. */
+/**
+ * `_metadata` is keyed by module path: under DDP, '' is the wrapper and 'module' the
+ * model. As torch's consume_prefix_in_state_dict_if_present does, the wrapper's own
+ * entry gives way when the model's entry is renamed onto ''.
+ */
 function renameMetadata(dict: PyDict, rename: (modulePath: string) => string): PyDict {
   const meta = dict.metadata;
   if (!meta) return dict;
+  const map = new Map<PyKey, PyValue>();
+  for (const [k, v] of meta.map) {
+    const nk = typeof k === 'string' ? rename(k) : k;
+    if (nk === '' && k !== '') map.delete('');
+    if (!(k === '' && map.has(''))) map.set(nk, v);
+  }
   const attrs = new Map(dict.attrs);
-  attrs.set('_metadata', renameKeys(meta, rename));
+  attrs.set('_metadata', new PyDict(map, meta.ordered, new Map(meta.attrs)));
   return new PyDict(dict.map, dict.ordered, attrs);
 }
 
