@@ -4,7 +4,7 @@
  * `torchOrSkip(t)` and are skipped with a clear message when it is absent.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,4 +45,29 @@ export function runPython(args: string[], opts: { input?: string; timeoutMs?: nu
 export function tempDir(prefix = 'repmlp-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A full-preset checkpoint made with real torch (tools/repmlp_ref.py, randomized BN
+ * statistics), cached for the whole test run so that several test files share one
+ * ~350 MB file instead of each building its own. `mode` 'deploy' builds the release-style
+ * deploy model (random weights, not a conversion).
+ */
+export function presetCheckpoint(preset: string, mode: 'train' | 'deploy', seed = 0): string {
+  const dir = path.join(tmpdir(), `repmlp-test-cache-${process.ppid}`);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${preset}-${mode}-${seed}.pth`);
+  if (!existsSync(file)) {
+    const tmp = `${file}.tmp-${process.pid}`;
+    runPython(['-c', [
+      'import sys, torch',
+      'from repmlp_ref import build_model, randomize',
+      'torch.manual_seed(0)',
+      `m = build_model(${JSON.stringify(preset)}, deploy=${mode === 'deploy' ? 'True' : 'False'})`,
+      `randomize(m, ${seed})`,
+      `torch.save(m.state_dict(), ${JSON.stringify(tmp)})`,
+    ].join('\n')]);
+    renameSync(tmp, file);
+  }
+  return file;
 }
