@@ -1,0 +1,15 @@
+/**
+ * Re-parameterization (RepMLP, arXiv 2105.01883, Sec. 3.3): pure per-step math and the
+ * state-dict converter built on it. See shared/spec/architecture.md.
+ */
+export { fuseBn, bnScaleShift, type BatchNorm } from './fuse_bn.js';
+export { padKernel } from './pad_kernel.js';
+export { convToFc, mergeFc3, bandTaps, type FcGeometry, type LocalPerceptron } from './conv_to_fc.js';
+export { foldAvgBn } from './fold_avg_bn.js';
+export { ReparamError } from './numeric.js';
+export { findRepmlpBlocks, findConvBnPairs, blockName, type RepmlpBlock, type ConvBnPair, type BnKeys } from './find.js';
+export { inferGeometry, type BlockHint, type BlockGeometry } from './geometry.js';
+export {
+  convertStateDict, convertRepmlp, convertConvBn, equivalentFc1Fc3, planConversion, BN_EPS,
+  type ConvertOptions, type ConvertResult, type ConvertedBlock, type RepmlpDeploy,
+} from './convert.js';

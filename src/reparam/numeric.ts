@@ -1,0 +1,96 @@
+/**
+ * Number plumbing for the re-parameterization: reading any float tensor as float64 (the
+ * math accumulates in float64), and writing results back in the input's float dtype
+ * (float32 in every released checkpoint). Conversions round to nearest even, as torch's
+ * `.to(dtype)` does.
+ */
+import type { DType, TypedArray } from '../dtype.js';
+import { Tensor } from '../tensor.js';
+import { RepmlpError } from '../errors.js';
+
+/** Bad or inconsistent input to the re-parameterization; the message names the key. */
+export class ReparamError extends RepmlpError {
+  override name = 'ReparamError';
+}
+
+/** A float array the math reads: float32 kept as a view (fc3 is large), else float64. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** Values of a float tensor, without copying float32 (the big fc3 weights). */
+export function readFloat(t: Tensor, key: string): FloatArray {
+  if (!isFloatDType(t.dtype)) throw new ReparamError(`${key}: expected a floating-point tensor, found ${t.dtype}`);
+  return t.dtype === 'float32' ? t.toFloat32() : t.toFloat64();
+}
+
+/** Values of a float tensor as float64 (small tensors: BN statistics, kernels, biases). */
+export function readFloat64(t: Tensor, key: string): Float64Array {
+  if (!isFloatDType(t.dtype)) throw new ReparamError(`${key}: expected a floating-point tensor, found ${t.dtype}`);
+  return t.toFloat64();
+}
+
+export function isFloatDType(d: DType): boolean {
+  return d === 'float32' || d === 'float64' || d === 'float16' || d === 'bfloat16';
+}
+
+/** An empty array able to hold `n` values of `dtype` (Uint16Array for the 16-bit floats). */
+export function allocFor(dtype: DType, n: number): TypedArray {
+  switch (dtype) {
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'float16': case 'bfloat16': return new Uint16Array(n);
+    default: throw new ReparamError(`cannot write re-parameterized values as ${dtype}`);
+  }
+}
+
+/** Stores `v` at `i` of an array made by allocFor(dtype). */
+export function storeAs(dtype: DType, out: TypedArray, i: number, v: number): void {
+  if (dtype === 'float16') out[i] = floatToHalf(v);
+  else if (dtype === 'bfloat16') out[i] = floatToBfloat16(v);
+  else out[i] = v;
+}
+
+/** A new tensor of `dtype` holding the float64 values `data`. */
+export function tensorFrom(data: ArrayLike<number>, shape: readonly number[], dtype: DType): Tensor {
+  if (dtype === 'float64') return Tensor.fromArray(Float64Array.from(data), shape, 'float64');
+  if (dtype === 'float32') return Tensor.fromArray(Float32Array.from(data), shape, 'float32');
+  const out = allocFor(dtype, data.length);
+  for (let i = 0; i < data.length; i++) storeAs(dtype, out, i, data[i]!);
+  return Tensor.fromArray(out, shape, dtype);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE half from a number, round to nearest even (via float32, like torch's cast chain). */
+export function floatToHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let h = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    if (rest > half || (rest === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
+
+/** bfloat16 from a number: the top half of float32, round to nearest even. */
+export function floatToBfloat16(v: number): number {
+  f32[0] = v;
+  const x = u32[0]!;
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
