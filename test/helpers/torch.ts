@@ -4,7 +4,7 @@
  * `torchOrSkip(t)` and are skipped with a clear message when it is absent.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,7 +55,10 @@ export function tempDir(prefix = 'repmlp-test-'): { dir: string; cleanup: () => 
  */
 export function presetCheckpoint(preset: string, mode: 'train' | 'deploy', seed = 0): string {
   const dir = path.join(tmpdir(), `repmlp-test-cache-${process.ppid}`);
-  mkdirSync(dir, { recursive: true });
+  if (!existsSync(dir)) {
+    removeStaleCaches();
+    mkdirSync(dir, { recursive: true });
+  }
   const file = path.join(dir, `${preset}-${mode}-${seed}.pth`);
   if (!existsSync(file)) {
     const tmp = `${file}.tmp-${process.pid}`;
@@ -70,4 +73,17 @@ export function presetCheckpoint(preset: string, mode: 'train' | 'deploy', seed 
     renameSync(tmp, file);
   }
   return file;
+}
+
+/** Caches of test runs that have ended (their runner's pid is gone) are removed. */
+function removeStaleCaches(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const m = /^repmlp-test-cache-(\d+)$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
 }
