@@ -1,0 +1,81 @@
+/**
+ * Running an exported .onnx with onnxruntime-node (CPU).
+ *
+ * Session options, chosen by measurement on the 2-core CI machine:
+ * - graphOptimizationLevel 'all': besides constant folding and Conv+Relu / Gemm+Relu
+ *   fusion ('extended' already does those), 'all' enables the NCHWc layout transform
+ *   that blocks Conv channels for the AVX kernels.
+ * - intraOpNumThreads = cores (default 2 here); interOpNumThreads 1 and sequential
+ *   execution: the network is a chain, so parallel node execution only adds contention.
+ */
+import { RepmlpError } from '../errors.js';
+import { cpus } from 'node:os';
+
+export class OnnxRuntimeError extends RepmlpError {
+  override name = 'OnnxRuntimeError';
+}
+
+type Ort = typeof import('onnxruntime-node');
+let ortModule: Promise<Ort> | undefined;
+
+/** onnxruntime-node is loaded on first use (its native binding costs ~100 ms). */
+export function ort(): Promise<Ort> {
+  ortModule ??= import('onnxruntime-node');
+  return ortModule;
+}
+
+export interface OnnxSessionOptions {
+  threads?: number;
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface OnnxSession {
+  run(input: Float32Array, shape: readonly number[]): Promise<{ data: Float32Array; shape: number[] }>;
+  inputName: string;
+  outputName: string;
+  release(): Promise<void>;
+}
+
+/** Opens a model from a path (external data resolves next to it) or from bytes. */
+export async function openOnnx(model: string | Uint8Array, opts: OnnxSessionOptions = {}): Promise<OnnxSession> {
+  const o = await ort();
+  const options = {
+    intraOpNumThreads: opts.threads ?? Math.max(1, Math.min(cpus().length, 8)),
+    interOpNumThreads: 1,
+    executionMode: 'sequential' as const,
+    graphOptimizationLevel: opts.optimization ?? 'all',
+  };
+  let session: import('onnxruntime-node').InferenceSession;
+  try {
+    session = typeof model === 'string' ? await o.InferenceSession.create(model, options) : await o.InferenceSession.create(model, options);
+  } catch (e) {
+    throw new OnnxRuntimeError(`${typeof model === 'string' ? model : 'ONNX model'}: onnxruntime cannot load it: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+  }
+  const inputName = session.inputNames[0]!;
+  const outputName = session.outputNames[0]!;
+  return {
+    inputName,
+    outputName,
+    async run(input, shape) {
+      const feeds = { [inputName]: new o.Tensor('float32', input, [...shape]) };
+      let out;
+      try {
+        out = (await session.run(feeds))[outputName]!;
+      } catch (e) {
+        throw new OnnxRuntimeError(`onnxruntime: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+      }
+      return { data: out.data as Float32Array, shape: out.dims.map(Number) };
+    },
+    release: () => session.release(),
+  };
+}
+
+/** One forward pass: NCHW float32 input -> logits. */
+export async function runOnnx(model: string | Uint8Array, input: Float32Array, shape: readonly number[], opts: OnnxSessionOptions = {}): Promise<{ data: Float32Array; shape: number[] }> {
+  const s = await openOnnx(model, opts);
+  try {
+    return await s.run(input, shape);
+  } finally {
+    await s.release();
+  }
+}
