@@ -47,6 +47,19 @@ export class Storage {
     return this.data;
   }
 
+  /**
+   * The bytes without keeping them: writers streaming a file larger than memory read
+   * each storage once and let it go. Returns the kept bytes when already loaded.
+   */
+  bytesUncached(): Uint8Array {
+    if (this.data) return this.data;
+    const got = this.load!();
+    if (got.byteLength !== this.byteLength) {
+      throw new TensorError(`storage ${this.key ?? ''} has ${got.byteLength} bytes, expected ${this.byteLength} (${this.numel} x ${this.dtype})`);
+    }
+    return got;
+  }
+
   get loaded(): boolean {
     return this.data !== undefined;
   }

@@ -295,7 +295,9 @@ def safetensors_case():
 
 
 def describe_safetensors(tensors, metadata):
-    items = [[{'type': 'str', 'value': k}, describe(t.contiguous())] for k, t in tensors.items()]
+    d = Describer()
+    kept = [(k, t.contiguous().clone()) for k, t in tensors.items()]  # alive: no address reuse
+    items = [[{'type': 'str', 'value': k}, d(t)] for k, t in kept]
     return {'type': 'OrderedDict', 'items': items, 'safetensors_metadata': metadata}
 
 

@@ -64,7 +64,8 @@ export function readLegacy(src: ByteSource): PyValue {
     const root = roots.get(key);
     if (!root) throw new LegacyError(`${src.name}: storage key ${key} is listed but never used`);
     if (pos + 8 > src.size) throw new LegacyError(`${src.name}: truncated before storage ${key}'s size`);
-    const count = new DataView(src.read(pos, 8).buffer).getBigInt64(0, true);
+    const head = src.read(pos, 8);
+    const count = new DataView(head.buffer, head.byteOffset, 8).getBigInt64(0, true);
     if (count !== BigInt(root.numel)) throw new LegacyError(`${src.name}: storage ${key} has wrong size: expected ${root.numel} elements, file says ${count}`);
     const bytes = root.numel * dtypeInfo(root.dtype).itemSize;
     if (pos + 8 + bytes > src.size) throw new LegacyError(`${src.name}: storage ${key}: ${bytes} bytes at offset ${pos + 8} run past the end of the file (${src.size} bytes)`);

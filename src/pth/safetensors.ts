@@ -1,11 +1,15 @@
 /**
  * safetensors: an 8-byte little-endian header length, a JSON header
- * `{name: {dtype, shape, data_offsets}, __metadata__}`, then the data. Offsets must
- * tile the data exactly (no gaps, no overlap), as the reference implementation demands.
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}`, then
+ * the data. As in the reference (Rust) implementation: the header size is bounded, every
+ * size is checked, and the tensors' byte ranges must tile the data exactly (no gap, no
+ * overlap, nothing left over). Tensor bytes are read lazily.
  */
+import type { FileHandle } from 'node:fs/promises';
 import { RepmlpError } from '../errors.js';
-import { DTYPE_BY_SAFETENSORS } from '../dtype.js';
+import { DTYPE_BY_SAFETENSORS, dtypeInfo, type DTypeInfo } from '../dtype.js';
 import { Storage, Tensor } from '../tensor.js';
+import { writeAll } from '../io/atomic.js';
 import { PyDict, type PyKey, type PyValue } from './pyobj.js';
 import type { ByteSource } from './source.js';
 
@@ -13,87 +17,215 @@ export class SafetensorsError extends RepmlpError {
   override name = 'SafetensorsError';
 }
 
-/** Like the reference implementation's limit. */
-export const MAX_HEADER = 100_000_000;
+/** The reference implementation's limit (safetensors MAX_HEADER_SIZE). */
+export const MAX_HEADER_SIZE = 100_000_000;
+const LENGTH_BYTES = 8;
+const METADATA_KEY = '__metadata__';
+/** The reference writer pads the header with spaces so the data starts 8-byte aligned. */
+const HEADER_ALIGN = 8;
+const OPEN_BRACE = 0x7b;
 
-export function isSafetensors(src: ByteSource): boolean {
-  if (src.size < 10) return false;
-  const head = src.read(0, 9);
-  const n = new DataView(head.buffer, head.byteOffset, 9).getBigUint64(0, true);
-  return head[8] === 0x7b /* '{' */ && n <= BigInt(Math.min(MAX_HEADER, src.size - 8));
+/**
+ * True when `head` (the file's first bytes) looks like safetensors: a plausible header
+ * length followed by '{'. The checks proper happen in readSafetensors.
+ */
+export function looksLikeSafetensors(head: Uint8Array, fileSize: number): boolean {
+  if (head.length < LENGTH_BYTES + 1) return false;
+  const n = new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true);
+  return n > 0n && n <= BigInt(MAX_HEADER_SIZE) && n + BigInt(LENGTH_BYTES) <= BigInt(fileSize) && head[LENGTH_BYTES] === OPEN_BRACE;
 }
 
-interface Entry {
+/** looksLikeSafetensors on a source (the format sniff of readCheckpoint). */
+export function isSafetensors(src: ByteSource): boolean {
+  return src.size > LENGTH_BYTES && looksLikeSafetensors(src.read(0, LENGTH_BYTES + 1), src.size);
+}
+
+interface HeaderEntry {
   name: string;
-  dtype: string;
+  info: DTypeInfo;
   shape: number[];
   begin: number;
   end: number;
+  /** Position in the header, to keep ties (empty tensors) in header order. */
+  index: number;
 }
 
+/**
+ * Reads a safetensors file: an ordered PyDict of name -> Tensor in data order, with the
+ * header's `__metadata__` (a PyDict of strings) in `attrs`.
+ */
 export function readSafetensors(src: ByteSource): PyDict {
-  const n = Number(new DataView(src.read(0, 8).buffer).getBigUint64(0, true));
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, n)));
-  } catch (e) {
-    throw new SafetensorsError(`${src.name}: safetensors header is not valid JSON: ${(e as Error).message}`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new SafetensorsError(`${src.name}: safetensors header is not a JSON object`);
-  const dataStart = 8 + n;
+  const where = src.name;
+  if (src.size < LENGTH_BYTES) throw new SafetensorsError(`${where}: file of ${src.size} bytes is too short for a safetensors header`);
+  const n = new DataView(src.read(0, LENGTH_BYTES).slice().buffer).getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER_SIZE)) throw new SafetensorsError(`${where}: header length ${n} exceeds the limit of ${MAX_HEADER_SIZE} bytes`);
+  const headerLen = Number(n);
+  if (LENGTH_BYTES + headerLen > src.size) throw new SafetensorsError(`${where}: header length ${headerLen} runs past the end of the file (${src.size} bytes)`);
+  const dataStart = LENGTH_BYTES + headerLen;
   const dataLen = src.size - dataStart;
-  const entries: Entry[] = [];
-  const attrs = new Map<string, PyValue>();
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      attrs.set('__metadata__', parseMetadata(raw, src.name));
-      continue;
-    }
-    entries.push(parseEntry(name, raw, src.name));
-  }
-  checkTiling(entries, dataLen, src.name);
+  const { entries, metadata } = parseHeader(src.read(LENGTH_BYTES, headerLen), where);
+  checkTiling(entries, dataLen, where);
+
   const map = new Map<PyKey, PyValue>();
   for (const e of entries) {
-    const info = DTYPE_BY_SAFETENSORS.get(e.dtype)!;
-    const storage = new Storage(info.name, (e.end - e.begin) / info.itemSize, () => src.read(dataStart + e.begin, e.end - e.begin), e.name);
+    const numel = e.shape.reduce((a, b) => a * b, 1);
+    const storage = new Storage(e.info.name, numel, () => src.read(dataStart + e.begin, e.end - e.begin), e.name);
     map.set(e.name, new Tensor(storage, e.shape));
   }
+  const attrs = new Map<string, PyValue>();
+  if (metadata) attrs.set(METADATA_KEY, metadata);
   return new PyDict(map, true, attrs);
 }
 
-function parseEntry(name: string, raw: unknown, file: string): Entry {
-  const bad = (msg: string): never => {
-    throw new SafetensorsError(`${file}: tensor '${name}': ${msg}`);
-  };
-  if (typeof raw !== 'object' || raw === null) bad('header entry is not an object');
-  const { dtype, shape, data_offsets } = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-  if (typeof dtype !== 'string' || !DTYPE_BY_SAFETENSORS.has(dtype)) bad(`unsupported dtype ${JSON.stringify(dtype)}`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad('shape must be a list of non-negative integers');
-  if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every((d) => Number.isSafeInteger(d) && d >= 0)) bad('data_offsets must be [begin, end]');
-  const [begin, end] = data_offsets as [number, number];
-  let numel = 1n;
-  for (const d of shape as number[]) numel *= BigInt(d);
-  const item = DTYPE_BY_SAFETENSORS.get(dtype as string)!.itemSize;
-  if (end < begin || BigInt(end - begin) !== numel * BigInt(item)) bad(`data_offsets [${begin}, ${end}] do not hold shape [${shape}] of ${dtype}`);
-  return { name, dtype: dtype as string, shape: shape as number[], begin, end };
-}
-
-function parseMetadata(raw: unknown, file: string): PyDict {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SafetensorsError(`${file}: __metadata__ must be an object of strings`);
-  const m = new Map<PyKey, PyValue>();
-  for (const [k, v] of Object.entries(raw)) {
-    if (typeof v !== 'string') throw new SafetensorsError(`${file}: __metadata__ value for '${k}' is not a string`);
-    m.set(k, v);
+function parseHeader(bytes: Uint8Array, where: string): { entries: HeaderEntry[]; metadata: PyDict | undefined } {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new SafetensorsError(`${where}: header is not valid UTF-8 JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  return new PyDict(m);
+  if (!isObject(json)) throw new SafetensorsError(`${where}: header must be a JSON object, found ${kindOf(json)}`);
+  const entries: HeaderEntry[] = [];
+  let metadata: PyDict | undefined;
+  let index = 0;
+  for (const [name, v] of Object.entries(json)) {
+    if (name === METADATA_KEY) {
+      metadata = parseMetadata(v, where);
+      continue;
+    }
+    entries.push(parseEntry(name, v, index++, where));
+  }
+  return { entries, metadata };
 }
 
-function checkTiling(entries: Entry[], dataLen: number, file: string): void {
-  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+function parseMetadata(v: unknown, where: string): PyDict {
+  if (!isObject(v)) throw new SafetensorsError(`${where}: ${METADATA_KEY} must be an object of strings, found ${kindOf(v)}`);
+  const m = new Map<PyKey, PyValue>();
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== 'string') throw new SafetensorsError(`${where}: ${METADATA_KEY}['${k}'] must be a string, found ${kindOf(x)}`);
+    m.set(k, x);
+  }
+  return new PyDict(m, true);
+}
+
+function parseEntry(name: string, v: unknown, index: number, where: string): HeaderEntry {
+  const at = `${where}: tensor '${name}'`;
+  if (!isObject(v)) throw new SafetensorsError(`${at}: expected {dtype, shape, data_offsets}, found ${kindOf(v)}`);
+  const { dtype, shape, data_offsets: offsets } = v as Record<string, unknown>;
+  if (typeof dtype !== 'string') throw new SafetensorsError(`${at}: dtype must be a string, found ${kindOf(dtype)}`);
+  const info = DTYPE_BY_SAFETENSORS.get(dtype);
+  if (!info) throw new SafetensorsError(`${at}: unsupported dtype '${dtype.slice(0, 20)}' (supported: ${[...DTYPE_BY_SAFETENSORS.keys()].join(' ')})`);
+  if (!Array.isArray(shape) || !shape.every(isSize)) throw new SafetensorsError(`${at}: shape must be a list of non-negative integers, found ${short(shape)}`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isSize)) {
+    throw new SafetensorsError(`${at}: data_offsets must be [begin, end] with non-negative integers, found ${short(offsets)}`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end < begin) throw new SafetensorsError(`${at}: data_offsets [${begin}, ${end}] end before they begin`);
+  // The product of dims as BigInt: a hostile shape must not overflow into a small number.
+  const bytes = (shape as number[]).reduce((a, d) => a * BigInt(d), 1n) * BigInt(info.itemSize);
+  if (bytes !== BigInt(end - begin)) {
+    throw new SafetensorsError(`${at}: shape [${shape.join(', ')}] of ${dtype} needs ${bytes} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
+  }
+  return { name, info, shape: shape as number[], begin, end, index };
+}
+
+/** The byte ranges must cover [0, dataLen) exactly once. Sorts `entries` into data order. */
+function checkTiling(entries: HeaderEntry[], dataLen: number, where: string): void {
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end || a.index - b.index);
   let at = 0;
-  for (const e of sorted) {
-    if (e.begin !== at) throw new SafetensorsError(`${file}: tensor '${e.name}' starts at ${e.begin}, expected ${at} (offsets must tile the data with no gap or overlap)`);
+  for (const e of entries) {
+    if (e.begin < at) throw new SafetensorsError(`${where}: tensor '${e.name}' data_offsets [${e.begin}, ${e.end}] overlap the previous tensor (which ends at ${at})`);
+    if (e.begin > at) throw new SafetensorsError(`${where}: gap in the data before tensor '${e.name}': bytes ${at}..${e.begin} belong to no tensor`);
     at = e.end;
   }
-  if (at !== dataLen) throw new SafetensorsError(`${file}: tensors cover ${at} bytes but the data section holds ${dataLen}`);
+  if (at !== dataLen) {
+    throw new SafetensorsError(`${where}: tensors cover ${at} bytes of data but the file holds ${dataLen} after the header${at > dataLen ? ' (truncated?)' : ''}`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function isSize(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v;
+}
+function short(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? s.slice(0, 60) + '...' : s;
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+export interface SafetensorsWriteOptions {
+  /** `__metadata__` (strings only); defaults to the dict's own, read from a file. */
+  metadata?: ReadonlyMap<string, string> | Record<string, string>;
+  onProgress?: (bytes: number) => void;
+}
+
+/** Name -> tensor pairs of a state dict; anything else is refused by name. */
+function tensorsOf(dict: PyDict | ReadonlyMap<string, Tensor>): [string, Tensor][] {
+  const map: ReadonlyMap<PyKey, PyValue> = dict instanceof PyDict ? dict.map : dict;
+  const out: [string, Tensor][] = [];
+  for (const [k, v] of map) {
+    if (typeof k !== 'string') throw new SafetensorsError(`key ${String(k)} is not a string: safetensors names tensors by strings`);
+    if (!(v instanceof Tensor)) {
+      throw new SafetensorsError(`entry '${k}' is not a tensor: safetensors holds only tensors (write a .pth to keep other entries)`);
+    }
+    out.push([k, v]);
+  }
+  return out;
+}
+
+function metadataOf(dict: PyDict | ReadonlyMap<string, Tensor>, opt: SafetensorsWriteOptions['metadata']): [string, string][] | undefined {
+  if (opt) return opt instanceof Map ? [...opt] : Object.entries(opt);
+  const m = dict instanceof PyDict ? dict.attrs.get(METADATA_KEY) : undefined;
+  if (!(m instanceof PyDict)) return undefined;
+  return [...m.map].map(([k, v]) => {
+    if (typeof k !== 'string' || typeof v !== 'string') throw new SafetensorsError(`${METADATA_KEY} entries must be strings`);
+    return [k, v];
+  });
+}
+
+/** The header bytes (padded to 8) for these tensors, data laid out in the given order. */
+export function safetensorsHeader(tensors: readonly [string, Tensor][], metadata?: readonly [string, string][]): Uint8Array {
+  // Built by hand, not through an object: a tensor called '__proto__' stays a key.
+  const parts: string[] = [];
+  if (metadata) parts.push(`${JSON.stringify(METADATA_KEY)}:{${metadata.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`);
+  let off = 0;
+  for (const [name, t] of tensors) {
+    if (name === METADATA_KEY) throw new SafetensorsError(`a tensor cannot be named ${METADATA_KEY}`);
+    const info = dtypeInfo(t.dtype);
+    const len = t.numel * info.itemSize;
+    parts.push(`${JSON.stringify(name)}:{"dtype":"${info.safetensors}","shape":[${t.shape.join(',')}],"data_offsets":[${off},${off + len}]}`);
+    off += len;
+  }
+  let json = `{${parts.join(',')}}`;
+  const bytes = new TextEncoder().encode(json);
+  const pad = (HEADER_ALIGN - (bytes.length % HEADER_ALIGN)) % HEADER_ALIGN;
+  json += ' '.repeat(pad);
+  const header = new TextEncoder().encode(json);
+  if (header.length > MAX_HEADER_SIZE) throw new SafetensorsError(`header of ${header.length} bytes exceeds the limit of ${MAX_HEADER_SIZE}`);
+  const out = new Uint8Array(LENGTH_BYTES + header.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+  out.set(header, LENGTH_BYTES);
+  return out;
+}
+
+/**
+ * Writes a state dict (PyDict or Map of name -> tensor) as safetensors, streamed.
+ * Non-tensor entries are refused (safetensors holds tensors only); views are written
+ * contiguous, and tensors sharing a storage each get their own bytes.
+ */
+export async function writeSafetensors(fh: FileHandle, dict: PyDict | ReadonlyMap<string, Tensor>, opts: SafetensorsWriteOptions = {}): Promise<void> {
+  const tensors = tensorsOf(dict);
+  await writeAll(fh, safetensorsHeader(tensors, metadataOf(dict, opts.metadata)));
+  for (const [, t] of tensors) {
+    const bytes = t.isContiguous() && t.storage.numel === t.numel ? t.storage.bytesUncached() : t.contiguousBytes();
+    await writeAll(fh, bytes);
+    opts.onProgress?.(bytes.byteLength);
+  }
 }

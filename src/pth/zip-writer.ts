@@ -1,0 +1,152 @@
+/**
+ * Writes zip archives the way torch's reader (miniz) wants them: STORED records whose
+ * data starts at a multiple of 64 bytes (padding in an `FB` extra field, as torch's
+ * writer does), CRC-32 computed, zip64 fields and end records only where a value does
+ * not fit 32 bits (so small files stay readable by every zip tool, JSZip included).
+ *
+ * Streaming: each record goes straight to the file handle in order; only the central
+ * directory (a few dozen bytes per record) is kept in memory.
+ */
+import { crc32 } from 'node:zlib';
+import type { FileHandle } from 'node:fs/promises';
+import { RepmlpError } from '../errors.js';
+import { writeAll } from '../io/atomic.js';
+import { ByteWriter } from './pickler.js';
+
+export class ZipWriteError extends RepmlpError {
+  override name = 'ZipWriteError';
+}
+
+/** Signatures and field values (APPNOTE.TXT). */
+const SIG = {
+  LOCAL: 0x04034b50,
+  CENTRAL: 0x02014b50,
+  END: 0x06054b50,
+  ZIP64_END: 0x06064b50,
+  ZIP64_LOCATOR: 0x07064b50,
+} as const;
+const EXTRA_ZIP64 = 0x0001;
+/** 'FB': the padding extra field torch's writer uses for alignment. */
+const EXTRA_FB = 0x4246;
+const FLAG_UTF8 = 0x0800;
+const METHOD_STORED = 0;
+const VERSION_DEFAULT = 20;
+const VERSION_ZIP64 = 45;
+/** 1980-01-01 00:00 in DOS date/time: the earliest valid stamp (reproducible output). */
+const DOS_DATE = 0x0021;
+const DOS_TIME = 0;
+const LOCAL_HEADER_SIZE = 30;
+const U32_MAX = 0xffffffff;
+const U16_MAX = 0xffff;
+export const DATA_ALIGNMENT = 64;
+
+export interface ZipWriterOptions {
+  /** 'always' writes zip64 fields and end records even for small files (for tests). */
+  zip64?: 'auto' | 'always';
+}
+
+interface CentralEntry {
+  name: Uint8Array;
+  crc: number;
+  size: number;
+  offset: number;
+}
+
+export class ZipWriter {
+  private pos = 0;
+  private readonly entries: CentralEntry[] = [];
+  private readonly names = new Set<string>();
+  private finished = false;
+  private readonly always: boolean;
+
+  constructor(private readonly fh: FileHandle, opts: ZipWriterOptions = {}) {
+    this.always = opts.zip64 === 'always';
+  }
+
+  /** Bytes written so far. */
+  get position(): number {
+    return this.pos;
+  }
+
+  /**
+   * Adds a STORED record. `data` may be several chunks (a record larger than one
+   * Uint8Array can hold); `onChunk` reports progress in bytes.
+   */
+  async add(name: string, data: Uint8Array | readonly Uint8Array[], onChunk?: (bytes: number) => void): Promise<void> {
+    if (this.finished) throw new ZipWriteError(`${name}: archive already finished`);
+    if (this.names.has(name)) throw new ZipWriteError(`${name}: duplicate record name`);
+    this.names.add(name);
+    const chunks = data instanceof Uint8Array ? [data] : data;
+    let size = 0;
+    let crc = 0;
+    for (const c of chunks) {
+      size += c.byteLength;
+      crc = crc32(c, crc);
+    }
+    const nameBytes = new TextEncoder().encode(name);
+    if (nameBytes.length > U16_MAX) throw new ZipWriteError(`${name}: record name too long`);
+    const zip64 = this.always || size >= U32_MAX;
+    const header = new ByteWriter();
+    header.u32(SIG.LOCAL).u16(zip64 ? VERSION_ZIP64 : VERSION_DEFAULT).u16(FLAG_UTF8).u16(METHOD_STORED)
+      .u16(DOS_TIME).u16(DOS_DATE).u32(crc).u32(zip64 ? U32_MAX : size).u32(zip64 ? U32_MAX : size);
+    const zip64Extra = zip64 ? 4 + 16 : 0;
+    const before = this.pos + LOCAL_HEADER_SIZE + nameBytes.length + zip64Extra + 4;
+    const pad = (DATA_ALIGNMENT - (before % DATA_ALIGNMENT)) % DATA_ALIGNMENT;
+    header.u16(nameBytes.length).u16(zip64Extra + 4 + pad).bytes(nameBytes);
+    if (zip64) header.u16(EXTRA_ZIP64).u16(16).u64(size).u64(size);
+    header.u16(EXTRA_FB).u16(pad);
+    for (let i = 0; i < pad; i++) header.u8(0x5a); // 'Z', as torch pads
+    const h = header.result();
+    this.entries.push({ name: nameBytes, crc, size, offset: this.pos });
+    await this.write(h);
+    for (const c of chunks) {
+      await this.write(c);
+      onChunk?.(c.byteLength);
+    }
+  }
+
+  /** Writes the central directory and end records. */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    const cdStart = this.pos;
+    const cd = new ByteWriter();
+    for (const e of this.entries) this.central(cd, e);
+    const cdSize = cd.length;
+    const count = this.entries.length;
+    const needZip64 = this.always || count >= U16_MAX || cdStart >= U32_MAX || cdSize >= U32_MAX;
+    if (needZip64) {
+      const zip64End = cdStart + cdSize;
+      cd.u32(SIG.ZIP64_END).u64(44).u16(VERSION_ZIP64).u16(VERSION_ZIP64).u32(0).u32(0)
+        .u64(count).u64(count).u64(cdSize).u64(cdStart);
+      cd.u32(SIG.ZIP64_LOCATOR).u32(0).u64(zip64End).u32(1);
+    }
+    const c16 = needZip64 && (this.always || count >= U16_MAX) ? U16_MAX : count;
+    cd.u32(SIG.END).u16(0).u16(0).u16(c16).u16(c16)
+      .u32(needZip64 && (this.always || cdSize >= U32_MAX) ? U32_MAX : cdSize)
+      .u32(needZip64 && (this.always || cdStart >= U32_MAX) ? U32_MAX : cdStart)
+      .u16(0);
+    await this.write(cd.result());
+  }
+
+  private central(cd: ByteWriter, e: CentralEntry): void {
+    const bigSize = this.always || e.size >= U32_MAX;
+    const bigOffset = this.always || e.offset >= U32_MAX;
+    const extraLen = bigSize || bigOffset ? 4 + (bigSize ? 16 : 0) + (bigOffset ? 8 : 0) : 0;
+    const version = extraLen ? VERSION_ZIP64 : VERSION_DEFAULT;
+    cd.u32(SIG.CENTRAL).u16(version).u16(version).u16(FLAG_UTF8).u16(METHOD_STORED).u16(DOS_TIME).u16(DOS_DATE)
+      .u32(e.crc).u32(bigSize ? U32_MAX : e.size).u32(bigSize ? U32_MAX : e.size)
+      .u16(e.name.length).u16(extraLen).u16(0).u16(0).u16(0).u32(0)
+      .u32(bigOffset ? U32_MAX : e.offset).bytes(e.name);
+    if (extraLen) {
+      cd.u16(EXTRA_ZIP64).u16(extraLen - 4);
+      if (bigSize) cd.u64(e.size).u64(e.size);
+      if (bigOffset) cd.u64(e.offset);
+    }
+  }
+
+  private async write(b: Uint8Array): Promise<void> {
+    await writeAll(this.fh, b);
+    this.pos += b.byteLength;
+  }
+}
