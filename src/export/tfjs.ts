@@ -1,0 +1,372 @@
+/**
+ * IR -> TF.js graph model: `model.json` (a TF GraphDef in JSON + weightsManifest) and
+ * 4 MiB weight shards, loadable by stock `tf.loadGraphModel` on every backend.
+ *
+ * Layout is NHWC (TF's). Only ops the tfjs converter's executors implement on cpu and
+ * wasm are used, and only in forms that are known to work (tfjs-onnx-notes.md):
+ * - Conv: _FusedConv2D (BiasAdd[, Relu]) with HWIO weights, `dilations` set, padding
+ *   VALID / SAME where that equals PyTorch's, else EXPLICIT (stride 2 differs from SAME).
+ * - Pools: MaxPool after PadV2 with -FLT_MAX (PyTorch pads max pools with -inf); the
+ *   partition AvgPool has kernel = stride, VALID.
+ * - fc3 (grouped FC): Reshape -> Transpose -> BatchMatMulV2 with weights [G, Cin, Cout]
+ *   (equal batch dims, so neither operand broadcasts) -> AddV2 bias -> Transpose back.
+ * - Vectors: flattening an NHWC map yields (y, x, c) order rather than PyTorch's
+ *   (c, y, x); instead of transposing activations, Linear weights are permuted at export
+ *   time (columns to the order their input arrives in, rows to the order the consumer
+ *   wants), so the global perceptron costs no Transpose at all.
+ */
+import { join } from 'node:path';
+import { RepmlpError } from '../errors.js';
+import { writeDirAtomic, writeBytesAtomic } from '../io/atomic.js';
+import { type Graph, type IrNode, type PartitionFcNode, consumers, init, mapShape, vectorSize } from './ir.js';
+
+export class TfjsExportError extends RepmlpError {
+  override name = 'TfjsExportError';
+}
+
+/** The tfjs converter's shard size: every shard but the last is exactly this long. */
+export const SHARD_BYTES = 4 * 1024 * 1024;
+const FLT_LOWEST = -3.4028234663852886e38;
+
+type AttrValue =
+  | { type: string }
+  | { list: { i?: string[]; s?: string[] } }
+  | { s: string }
+  | { i: string }
+  | { f: number }
+  | { b: boolean }
+  | { shape: { dim: { size: string }[] } }
+  | { tensor: { dtype: string; tensorShape: { dim?: { size: string }[] } } };
+
+export interface TfNode {
+  name: string;
+  op: string;
+  input: string[];
+  attr: Record<string, AttrValue>;
+}
+
+export interface TfWeight {
+  name: string;
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  data: Float32Array | Int32Array;
+}
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+const ints = (v: readonly number[]): AttrValue => ({ list: { i: v.map(String) } });
+const strs = (v: readonly string[]): AttrValue => ({ list: { s: v.map(b64) } });
+const str = (s: string): AttrValue => ({ s: b64(s) });
+const T_FLOAT: AttrValue = { type: 'DT_FLOAT' };
+const dims = (shape: readonly number[]): { size: string }[] => shape.map((d) => ({ size: String(d) }));
+
+/** Physical order of a vector value: entry i holds logical entry perm[i] (null: identity). */
+type Perm = Int32Array | null;
+
+/** Logical (c, y, x) index of each physical (y, x, c) entry of a C x H x W map. */
+function hwcPerm(C: number, H: number, W: number): Int32Array {
+  const p = new Int32Array(C * H * W);
+  let i = 0;
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) p[i++] = (c * H + y) * W + x;
+  return p;
+}
+
+class Lowering {
+  readonly nodes: TfNode[] = [];
+  readonly weights: TfWeight[] = [];
+  private readonly names = new Set<string>();
+  private readonly consts = new Map<string, string>();
+  /** Physical order of each vector value in the TF graph. */
+  private readonly perms = new Map<string, Perm>();
+  private readonly wanted = new Map<string, Perm>();
+
+  constructor(private readonly g: Graph) {
+    // Vectors feeding a partition perceptron's addend are wanted in (py, px, c) order,
+    // so that they reshape straight onto the NHWC partitions.
+    const uses = consumers(g);
+    for (const n of g.nodes) {
+      if (n.op !== 'partitionfc' || !n.addend) continue;
+      const { C, H, W } = mapShape(g, n.input);
+      if ((uses.get(n.addend) ?? []).length === 1) this.wanted.set(n.addend, hwcPerm(C, H / n.h, W / n.w));
+    }
+  }
+
+  emit(op: string, name: string, input: string[], attr: Record<string, AttrValue> = {}): string {
+    if (this.names.has(name)) throw new TfjsExportError(`internal: two TF nodes named ${name}`);
+    this.names.add(name);
+    this.nodes.push({ name, op, input, attr });
+    return name;
+  }
+
+  constant(name: string, shape: number[], data: Float32Array | Int32Array): string {
+    const dtype = data instanceof Int32Array ? 'int32' : 'float32';
+    this.weights.push({ name, shape, dtype, data });
+    const tensorShape = shape.length ? { dim: dims(shape) } : {};
+    return this.emit('Const', name, [], { dtype: { type: dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT' }, value: { tensor: { dtype: dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT', tensorShape } } });
+  }
+
+  /** An int32 constant shared by all users of the same value (shapes, perms, axes). */
+  intConst(tag: string, values: readonly number[], shape: number[] = [values.length]): string {
+    const key = `${tag}:${values.join(',')}:${shape.join(',')}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = `const/${tag}_${values.map((v) => (v < 0 ? 'N' : String(v))).join('x')}`;
+      this.consts.set(key, name);
+      this.constant(name, shape, Int32Array.from(values));
+    }
+    return name;
+  }
+
+  reshape(name: string, x: string, shape: readonly number[]): string {
+    return this.emit('Reshape', name, [x, this.intConst('shape', shape)], { T: T_FLOAT, Tshape: { type: 'DT_INT32' } });
+  }
+
+  transpose(name: string, x: string, perm: readonly number[]): string {
+    return this.emit('Transpose', name, [x, this.intConst('perm', perm)], { T: T_FLOAT, Tperm: { type: 'DT_INT32' } });
+  }
+
+  node(n: IrNode): void {
+    switch (n.op) {
+      case 'conv': return this.conv(n);
+      case 'add': {
+        const sum = this.emit('AddV2', n.relu ? `${n.output}/add` : n.output, [...n.inputs], { T: T_FLOAT });
+        if (n.relu) this.emit('Relu', n.output, [sum], { T: T_FLOAT });
+        return;
+      }
+      case 'relu':
+        this.emit('Relu', n.output, [n.input], { T: T_FLOAT });
+        return;
+      case 'maxpool': {
+        const [t, l, b, r] = n.pads;
+        // The executor reads paddings with the const's shape: it must be [4, 2].
+        const pads = this.intConst('pads', [0, 0, t, b, l, r, 0, 0], [4, 2]);
+        const fill = this.floatScalar('const/lowest', FLT_LOWEST);
+        const padded = this.emit('PadV2', `${n.output}/pad`, [n.input, pads, fill], { T: T_FLOAT, Tpaddings: { type: 'DT_INT32' } });
+        this.emit('MaxPool', n.output, [padded], {
+          T: T_FLOAT, ksize: ints([1, n.kernel, n.kernel, 1]), strides: ints([1, n.stride, n.stride, 1]), padding: str('VALID'), data_format: str('NHWC'),
+        });
+        return;
+      }
+      case 'avgpool': {
+        const [kh, kw] = n.kernel;
+        this.emit('AvgPool', n.output, [n.input], { T: T_FLOAT, ksize: ints([1, kh, kw, 1]), strides: ints([1, kh, kw, 1]), padding: str('VALID'), data_format: str('NHWC') });
+        return;
+      }
+      case 'globalavgpool':
+        this.emit('Mean', n.output, [n.input, this.intConst('axes', [1, 2])], { T: T_FLOAT, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } });
+        this.perms.set(n.output, null);
+        return;
+      case 'flatten': {
+        const { C, H, W } = mapShape(this.g, n.input);
+        this.reshape(n.output, n.input, [-1, C * H * W]);
+        this.perms.set(n.output, hwcPerm(C, H, W));
+        return;
+      }
+      case 'linear': return this.linear(n);
+      case 'partitionfc': return this.partitionFc(n);
+    }
+  }
+
+  private floatScalar(name: string, v: number): string {
+    if (!this.names.has(name)) this.constant(name, [], Float32Array.of(v));
+    return name;
+  }
+
+  private conv(n: Extract<IrNode, { op: 'conv' }>): void {
+    if (n.groups !== 1) throw new TfjsExportError(`${n.name}: grouped Conv2D (groups ${n.groups}) has no TF.js kernel`);
+    const wt = init(this.g, n.weight);
+    const [O, I, kh, kw] = wt.shape as [number, number, number, number];
+    const hwio = new Float32Array(wt.data.length);
+    for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
+      hwio[((y * kw + x) * I + i) * O + o] = wt.data[((o * I + i) * kh + y) * kw + x]!;
+    }
+    const filter = this.constant(`${n.weight}/hwio`, [kh, kw, I, O], hwio);
+    const bias = this.constant(n.bias, [O], init(this.g, n.bias).data);
+    const [t, l, b, r] = n.pads;
+    const same = n.stride === 1 && t === b && l === r && 2 * t === kh - 1 && 2 * l === kw - 1;
+    const padding = t + l + b + r === 0 ? 'VALID' : same ? 'SAME' : 'EXPLICIT';
+    this.emit('_FusedConv2D', n.output, [n.input, filter, bias], {
+      T: T_FLOAT,
+      strides: ints([1, n.stride, n.stride, 1]),
+      padding: str(padding),
+      ...(padding === 'EXPLICIT' ? { explicit_paddings: ints([0, 0, t, b, l, r, 0, 0]) } : {}),
+      data_format: str('NHWC'),
+      dilations: ints([1, 1, 1, 1]),
+      fused_ops: strs(n.relu ? ['BiasAdd', 'Relu'] : ['BiasAdd']),
+      num_args: { i: '1' },
+      epsilon: { f: 0 },
+    });
+  }
+
+  /** MatMul with the weight laid out [in, out] in the physical orders of both sides. */
+  private linear(n: Extract<IrNode, { op: 'linear' }>): void {
+    const W = init(this.g, n.weight);
+    const [out, inn] = W.shape as [number, number];
+    if (vectorSize(this.g, n.input) !== inn) throw new TfjsExportError(`internal: ${n.name} input size`);
+    const inPerm = this.perms.get(n.input) ?? null;
+    const outPerm = this.wanted.get(n.output) ?? null;
+    const wt = new Float32Array(inn * out);
+    for (let o = 0; o < out; o++) {
+      const lo = outPerm ? outPerm[o]! : o;
+      const row = lo * inn;
+      for (let i = 0; i < inn; i++) wt[i * out + o] = W.data[row + (inPerm ? inPerm[i]! : i)]!;
+    }
+    const b = init(this.g, n.bias).data;
+    const bias = outPerm ? Float32Array.from(outPerm, (lo) => b[lo]!) : b;
+    const w = this.constant(`${n.weight}/io`, [inn, out], wt);
+    const bn = this.constant(`${n.bias}${outPerm ? '/perm' : ''}`, [out], bias);
+    this.emit('_FusedMatMul', n.output, [n.input, w, bn], {
+      T: T_FLOAT, transpose_a: { b: false }, transpose_b: { b: false },
+      fused_ops: strs(n.relu ? ['BiasAdd', 'Relu'] : ['BiasAdd']), num_args: { i: '1' }, epsilon: { f: 0 },
+    });
+    this.perms.set(n.output, outPerm);
+  }
+
+  /**
+   * NHWC [N,H,W,C] -> [N*hp, h, wp, w, C] (+ addend as [N*hp, 1, wp, 1, C]) ->
+   * [N*hp, h, wp, w, G, Cg] -> transpose -> [G, N*hp, wp, h, w, Cg] -> [G, N*hp*wp,
+   * h*w*Cg] @ [G, h*w*Cg, h*w*Og] + bias -> [G, N*hp, wp, h, w, Og] -> transpose ->
+   * [N*hp, h, wp, w, G, Og] -> [N, H, W, O]. Folding N*hp into one axis keeps every
+   * tensor at rank <= 6 and the batch dynamic (-1).
+   */
+  private partitionFc(n: PartitionFcNode): void {
+    const { C, H, W } = mapShape(this.g, n.input);
+    const { h, w, groups: G } = n;
+    const hp = H / h;
+    const wp = W / w;
+    const O = n.outChannels;
+    const Cg = C / G;
+    const Og = O / G;
+    const p = n.name;
+    let x = n.input;
+    if (n.addend) {
+      const perm = this.perms.get(n.addend);
+      const want = this.wanted.get(n.addend);
+      if (!perm || !want || perm !== want) throw new TfjsExportError(`internal: ${n.addend} is not in partition order`);
+      x = this.reshape(`${p}/rows`, x, [-1, h, wp, w, C]);
+      const v = this.reshape(`${p}/addend`, n.addend, [-1, 1, wp, 1, C]);
+      x = this.emit('AddV2', `${p}/global_add`, [x, v], { T: T_FLOAT });
+    }
+    x = this.reshape(`${p}/split`, x, [-1, h, wp, w, G, Cg]);
+    x = this.transpose(`${p}/gather`, x, [4, 0, 2, 1, 3, 5]);
+    x = this.reshape(`${p}/vectors`, x, [G, -1, h * w * Cg]);
+    const { weight, bias } = this.fc3Weights(n, C, O);
+    x = this.emit('BatchMatMulV2', `${p}/matmul`, [x, weight], { T: T_FLOAT, adj_x: { b: false }, adj_y: { b: false } });
+    x = this.emit('AddV2', `${p}/bias`, [x, bias], { T: T_FLOAT });
+    x = this.reshape(`${p}/unsplit`, x, [G, -1, wp, h, w, Og]);
+    x = this.transpose(`${p}/scatter`, x, [1, 3, 2, 4, 0, 5]);
+    this.reshape(n.output, x, [-1, H, W, O]);
+  }
+
+  /** fc3 as [G, (y', x', c'), (y, x, o')] and its bias as [G, 1, (y, x, o')]. */
+  private fc3Weights(n: PartitionFcNode, C: number, O: number): { weight: string; bias: string } {
+    const { h, w, groups: G } = n;
+    const hw = h * w;
+    const Cg = C / G;
+    const Og = O / G;
+    const K = hw * Cg;
+    const M = hw * Og;
+    const src = init(this.g, n.weight).data; // [O*hw, Cg*hw]
+    const b = init(this.g, n.bias).data; // [O*hw]
+    const wt = new Float32Array(G * K * M);
+    const bt = new Float32Array(G * M);
+    for (let j = 0; j < G; j++) {
+      for (let yx = 0; yx < hw; yx++) for (let o = 0; o < Og; o++) {
+        const row = ((j * Og + o) * hw + yx) * (Cg * hw);
+        const col = yx * Og + o;
+        bt[j * M + col] = b[(j * Og + o) * hw + yx]!;
+        for (let yx2 = 0; yx2 < hw; yx2++) for (let c = 0; c < Cg; c++) {
+          wt[(j * K + yx2 * Cg + c) * M + col] = src[row + c * hw + yx2]!;
+        }
+      }
+    }
+    return {
+      weight: this.constant(`${n.weight}/gkm`, [G, K, M], wt),
+      bias: this.constant(`${n.bias}/g1m`, [G, 1, M], bt),
+    };
+  }
+}
+
+export interface TfjsModelJson {
+  format: 'graph-model';
+  generatedBy: string;
+  convertedBy: string;
+  signature: unknown;
+  modelTopology: { node: TfNode[]; library: object; versions: object };
+  weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[];
+}
+
+export interface TfjsArtifacts {
+  modelJson: TfjsModelJson;
+  /** Shard file contents, in manifest order. */
+  shards: Uint8Array[];
+}
+
+/** Splits the concatenated weights into fixed-size shards (views, no copy where possible). */
+function shardWeights(weights: TfWeight[]): Uint8Array[] {
+  const total = weights.reduce((s, w) => s + w.data.byteLength, 0);
+  const shards: Uint8Array[] = [];
+  let cur = new Uint8Array(Math.min(SHARD_BYTES, total));
+  let used = 0;
+  let left = total;
+  for (const w of weights) {
+    let bytes = new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
+    while (bytes.byteLength) {
+      const n = Math.min(bytes.byteLength, cur.byteLength - used);
+      cur.set(bytes.subarray(0, n), used);
+      used += n;
+      bytes = bytes.subarray(n);
+      if (used === cur.byteLength) {
+        shards.push(cur);
+        left -= used;
+        cur = new Uint8Array(Math.min(SHARD_BYTES, left));
+        used = 0;
+      }
+    }
+  }
+  return shards;
+}
+
+export function tfjsArtifacts(g: Graph, opts: { producerVersion?: string } = {}): TfjsArtifacts {
+  const low = new Lowering(g);
+  const { C, H, W } = mapShape(g, g.input);
+  low.emit('Placeholder', g.input, [], { dtype: T_FLOAT, shape: { shape: { dim: dims([-1, H, W, C]) } } });
+  for (const n of g.nodes) low.node(n);
+  const shards = shardWeights(low.weights);
+  const n = shards.length;
+  const paths = shards.map((_, i) => `group1-shard${i + 1}of${n}.bin`);
+  const sig = (name: string, shape: number[]) => ({ name: `${name}:0`, dtype: 'DT_FLOAT', tensorShape: { dim: dims(shape) } });
+  return {
+    modelJson: {
+      format: 'graph-model',
+      generatedBy: 'repmlp deploy graph (src/export/graph.ts)',
+      convertedBy: `repmlp ${opts.producerVersion ?? ''}`.trim(),
+      signature: { inputs: { input: sig(g.input, [-1, H, W, C]) }, outputs: { logits: sig(g.output, [-1, vectorSize(g, g.output)]) } },
+      modelTopology: { node: low.nodes, library: {}, versions: {} },
+      weightsManifest: [{ paths, weights: low.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })) }],
+    },
+    shards,
+  };
+}
+
+export interface TfjsWriteResult {
+  dir: string;
+  shards: number;
+  bytes: number;
+  nodes: number;
+}
+
+/** Writes DIR/model.json and its shards; DIR is replaced atomically as a whole. */
+export async function writeTfjs(dir: string, g: Graph, opts: { producerVersion?: string } = {}, onBytes?: (n: number) => void): Promise<TfjsWriteResult> {
+  const a = tfjsArtifacts(g, opts);
+  let bytes = 0;
+  await writeDirAtomic(dir, async (tmp) => {
+    const paths = a.modelJson.weightsManifest[0]!.paths;
+    for (const [i, shard] of a.shards.entries()) {
+      await writeBytesAtomic(join(tmp, paths[i]!), shard);
+      bytes += shard.byteLength;
+      onBytes?.(bytes);
+    }
+    await writeBytesAtomic(join(tmp, 'model.json'), new TextEncoder().encode(JSON.stringify(a.modelJson)));
+  });
+  return { dir, shards: a.shards.length, bytes, nodes: a.modelJson.modelTopology.node.length };
+}
