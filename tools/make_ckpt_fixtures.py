@@ -2,6 +2,7 @@
 
     /usr/bin/python3 tools/make_ckpt_fixtures.py            # (re)writes fixtures/ckpt/
     /usr/bin/python3 tools/make_ckpt_fixtures.py describe FILE [--weights-only] [--map-cpu]
+    /usr/bin/python3 tools/make_ckpt_fixtures.py describe-many FILE...   # JSON per file
     /usr/bin/python3 tools/make_ckpt_fixtures.py train-ckpt OUT [PRESET]   # big, into /tmp
 
 For every case NAME it writes `NAME.pth` (torch's zip format), `NAME.legacy.pth`
@@ -354,6 +355,29 @@ def cmd_describe(argv):
     print(json.dumps({'object': describe(torch.load(path, **kw))}))
 
 
+def cmd_describe_many(paths):
+    """For interop tests, one process for many files: per file, what plain torch.load and
+    torch.load(weights_only=True) return (or the error they raise), and a CRC check of
+    the zip by Python's zipfile."""
+    out = {}
+    for path in paths:
+        r = {}
+        if path.endswith('.safetensors'):
+            r['plain'] = read_safetensors_py(path)['object']
+        else:
+            for mode, kw in (('plain', {}), ('weights_only', {'weights_only': True})):
+                try:
+                    r[mode] = describe(torch.load(path, **kw))
+                except Exception as e:  # noqa: BLE001 - reported to the test
+                    r[mode + '_error'] = '%s: %s' % (type(e).__name__, str(e).split('\n')[0])
+            if zipfile.is_zipfile(path):
+                with zipfile.ZipFile(path) as z:
+                    r['zip_bad_crc'] = z.testzip()
+                    r['zip_names'] = z.namelist()
+        out[path] = r
+    print(json.dumps(out))
+
+
 def read_safetensors_py(path):
     """Reads a safetensors file with plain Python + torch (for interop tests)."""
     with open(path, 'rb') as f:
@@ -386,7 +410,9 @@ def cmd_train_ckpt(argv):
 
 
 if __name__ == '__main__':
-    if len(sys.argv) > 1 and sys.argv[1] == 'describe':
+    if len(sys.argv) > 1 and sys.argv[1] == 'describe-many':
+        cmd_describe_many(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == 'describe':
         cmd_describe(sys.argv[2:])
     elif len(sys.argv) > 1 and sys.argv[1] == 'train-ckpt':
         cmd_train_ckpt(sys.argv[2:])
