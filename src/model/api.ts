@@ -1,0 +1,134 @@
+/**
+ * The convenient surface other parts of the toolkit use: build a model from a config,
+ * initialize it, load a checkpoint (detecting architecture and mode), run logits.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { RepmlpError } from '../errors.js';
+import { loadStateDictFile } from '../pth/index.js';
+import type { StateDict } from '../pth/pyobj.js';
+import { initBackend, type BackendName } from './backend.js';
+import { type RepMLPResNetConfig, type RepMLPResNetConfigInput, parseConfig, resolveArch } from './config.js';
+import { detectArch, detectMode, type Mode } from './detect.js';
+import { loadStateDict, type Module } from './module.js';
+import { RepMLPResNet } from './resnet.js';
+
+export class ModelLoadError extends RepmlpError {
+  override name = 'ModelLoadError';
+}
+
+export interface BuildOptions {
+  deploy?: boolean;
+  /** Fill the parameters with seeded values (default true); false leaves them empty for a load. */
+  init?: boolean;
+  seed?: number;
+}
+
+/** A RepMLPResNet for `config` (parsed and checked), in training (default) or deploy form. */
+export function buildModel(config: RepMLPResNetConfig | RepMLPResNetConfigInput, opts: BuildOptions = {}): RepMLPResNet {
+  const cfg = parseConfig(config);
+  const model = new RepMLPResNet(cfg, opts.deploy ?? false);
+  if (opts.init ?? true) initParams(model, { seed: opts.seed ?? 0 });
+  return model;
+}
+
+/** mulberry32: a tiny seeded PRNG, so initial weights are reproducible across runs. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface InitOptions {
+  seed?: number;
+  /**
+   * false (default): PyTorch-like defaults for BN (weight 1, bias 0, mean 0, var 1) and
+   * zero biases. true: BN affine/statistics and biases drawn at random too (as
+   * tools/repmlp_ref.py's randomize does), so that every term matters in a comparison.
+   */
+  randomStats?: boolean;
+}
+
+/**
+ * Weights ~ N(0, 1/fan_in); BN and biases per `randomStats`. Deterministic for a seed
+ * (not the same numbers as torch's generator).
+ */
+export function initParams(model: Module, opts: InitOptions = {}): void {
+  const u = rng(opts.seed ?? 0);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+  const fill = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
+  const rs = opts.randomStats ?? false;
+  for (const [name, slot] of model.namedSlots()) {
+    const n = slot.shape.reduce((a, b) => a * b, 1);
+    const leaf = name.slice(name.lastIndexOf('.') + 1);
+    const isBn = /(^|\.)(bn|fc3_bn)\.[a-z_]+$/.test(name);
+    if (slot.entry.dtype === 'int64') slot.count = 0n;
+    else if (isBn && leaf === 'weight') slot.data = rs ? fill(n, () => 0.5 + u()) : new Float32Array(n).fill(1);
+    else if (isBn && leaf === 'running_var') slot.data = rs ? fill(n, () => 0.5 + u()) : new Float32Array(n).fill(1);
+    else if (leaf === 'weight') {
+      const std = Math.sqrt(1 / (n / slot.shape[0]!));
+      slot.data = fill(n, () => normal() * std);
+    } else slot.data = rs ? fill(n, () => normal() * 0.1) : new Float32Array(n);
+  }
+  model.invalidate();
+}
+
+export interface CheckpointModel {
+  model: RepMLPResNet;
+  /** Preset name, or null for a custom configuration. */
+  arch: string | null;
+  config: RepMLPResNetConfig;
+  mode: Mode;
+  format: string;
+  prefix: string | null;
+  wrapper: string[];
+}
+
+/**
+ * Loads a .pth / .safetensors checkpoint: architecture from `arch` (preset or JSON path)
+ * or detected from keys and shapes, mode (training / deploy) from the keys, then a strict
+ * load whose error lists every missing / unexpected / wrong-shape key.
+ */
+export async function fromCheckpoint(path: string, opts: { arch?: string } = {}): Promise<CheckpointModel> {
+  const loaded = await loadStateDictFile(path);
+  const sd = loaded.stateDict;
+  const { arch, config, mode } = resolveModel(sd, path, opts.arch);
+  const model = new RepMLPResNet(config, mode === 'deploy');
+  loadStateDict(model, sd, { where: path });
+  return { model, arch, config, mode, format: loaded.format, prefix: loaded.prefix, wrapper: loaded.wrapper };
+}
+
+/** Architecture and mode for a state dict, as fromCheckpoint decides them. */
+export function resolveModel(sd: StateDict, path: string, arch?: string): { arch: string | null; config: RepMLPResNetConfig; mode: Mode } {
+  const mode = detectMode(sd);
+  if (arch !== undefined) {
+    const r = resolveArch(arch);
+    // With an explicit arch and no telling keys, training form is PyTorch's default.
+    return { arch: r.name, config: r.config, mode: mode ?? 'train' };
+  }
+  if (!mode) throw new ModelLoadError(`${path}: cannot tell training-time from deploy form (no BatchNorm statistics and no conv biases); not a RepMLP-ResNet state dict?`);
+  const found = detectArch(sd);
+  if (!found) throw new ModelLoadError(`${path}: architecture not recognized from its ${sd.size} keys; give --arch (a preset name or a config JSON)`);
+  return { arch: found.name, config: found.config, mode };
+}
+
+/** Runs logits for a float32 NCHW batch; the result is copied out and TF.js memory freed. */
+export async function predictLogits(model: RepMLPResNet, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
+  const x = tf.tensor4d(input, [...shape] as [number, number, number, number]);
+  try {
+    const y = model.forward(x);
+    try {
+      return (await y.data()) as Float32Array;
+    } finally {
+      y.dispose();
+    }
+  } finally {
+    x.dispose();
+  }
+}
+
+export { initBackend, type BackendName };
