@@ -28,6 +28,11 @@ export interface Command {
   options: Record<string, OptionSpec>;
   /** Positional argument count allowed: [min, max] (max Infinity for IMAGE...). */
   positionals: [number, number];
+  /**
+   * Optional: rewrites this command's arguments before parsing (e.g. a flag whose value
+   * is optional, which parseArgs cannot express).
+   */
+  preprocess?(args: string[]): string[];
   /** Returns the exit status (0 when omitted). Throws RepmlpError for bad input. */
   run(ctx: CommandContext): Promise<number | void>;
 }

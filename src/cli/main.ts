@@ -71,7 +71,8 @@ async function main(argv: string[]): Promise<number> {
     for (const [k, o] of Object.entries(command.options)) options[k] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
     let parsed;
     try {
-      parsed = parseArgs({ args: argv.slice(1), options, allowPositionals: true, strict: true });
+      const args = command.preprocess ? command.preprocess(argv.slice(1)) : argv.slice(1);
+      parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
     } catch (e) {
       throw new UsageError(`${name}: ${(e as Error).message.split('\n')[0]}`);
     }
