@@ -1,14 +1,145 @@
-import type { Command } from './command.js';
+/**
+ * `repmlp convert IN OUT`: training-time -> deploy re-parameterization (shared/spec/cli.md),
+ * exact for every RepMLP (also C != O) and every conv+BN pair; OUT is re-read and
+ * compared with what was converted before the command reports success.
+ */
+import { performance } from 'node:perf_hooks';
+import { rmSync } from 'node:fs';
+import { type Command, int, printJson, str } from './command.js';
 import { UsageError } from '../errors.js';
+import { loadStateDictFile, stateDictToPy, writeCheckpoint, type StateDict } from '../pth/index.js';
+import { convertTrainingStateDict, type BlockHint, type PipelineResult } from '../reparam/index.js';
+import { ReparamError } from '../reparam/numeric.js';
+import { progress } from './progress.js';
+import type { Tensor } from '../tensor.js';
+
+/** --fc3-groups G and --partition HxW as one hint for every block. */
+export function hintFromFlags(values: Record<string, unknown>): BlockHint | undefined {
+  const hint: BlockHint = {};
+  const g = int(values as never, 'fc3-groups');
+  if (g !== undefined) hint.fc3Groups = g;
+  const p = str(values as never, 'partition');
+  if (p !== undefined) {
+    const m = /^(\d+)x(\d+)$/i.exec(p);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`--partition ${p}: expected HxW, e.g. 7x7`);
+    hint.h = Number(m[1]);
+    hint.w = Number(m[2]);
+  }
+  return Object.keys(hint).length ? hint : undefined;
+}
+
+function outputFormat(values: Record<string, unknown>, out: string): 'zip' | 'safetensors' {
+  const f = str(values as never, 'format') ?? (out.endsWith('.safetensors') ? 'safetensors' : 'pth');
+  if (f === 'pth' || f === 'zip') return 'zip';
+  if (f === 'safetensors') return 'safetensors';
+  throw new UsageError(`--format ${f}: expected pth or safetensors`);
+}
+
+function bytesOf(t: Tensor): Uint8Array {
+  // Uncached: a pass-through tensor is read once more from its file, not kept.
+  if (t.isContiguous() && !t.storage.loaded) {
+    const item = t.storage.byteLength / Math.max(1, t.storage.numel);
+    return t.storage.bytesUncached().subarray(t.offset * item, (t.offset + t.numel) * item);
+  }
+  return t.contiguousBytes();
+}
+
+/** Re-reads OUT: same keys in the same order, dtypes, shapes and bytes. */
+async function verifyWritten(path: string, want: StateDict): Promise<void> {
+  const got = (await loadStateDictFile(path)).stateDict;
+  const a = [...want.keys()];
+  const b = [...got.keys()];
+  if (a.length !== b.length || a.some((k, i) => k !== b[i])) throw new ReparamError(`${path}: re-read keys differ from what was written (${b.length} vs ${a.length})`);
+  for (const [k, t] of want) {
+    const u = got.get(k)!;
+    if (u.dtype !== t.dtype || u.shape.join() !== t.shape.join()) throw new ReparamError(`${path}: ${k} re-read as ${u.dtype}[${u.shape}], written ${t.dtype}[${t.shape}]`);
+    if (Buffer.compare(bytesOf(u), bytesOf(t)) !== 0) throw new ReparamError(`${path}: ${k} re-read with different values`);
+  }
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+function summary(inPath: string, outPath: string, format: string, r: PipelineResult, t: Record<string, number>): string {
+  const lines = [`converted ${inPath} -> ${outPath} (${format === 'zip' ? 'pth' : format})`];
+  if (r.arch) lines.push(`  architecture: ${r.arch.name ?? 'custom'}${r.arch.detected ? ' (detected from the keys)' : ''}`);
+  lines.push(`  RepMLP blocks converted: ${r.blocks.length}`);
+  for (const b of r.blocks) {
+    const geo = b.h !== undefined ? `, partition ${b.h}x${b.w}` : '';
+    const local = b.reparamConvK.length ? `, local k=${b.reparamConvK.join(',')}` : '';
+    lines.push(`    ${b.name}: C=${b.C ?? '?'} O=${b.O ?? '?'} fc3_groups=${b.fc3Groups ?? '?'}${geo}${local}${b.globalPerceptron ? ', global' : ''}`);
+  }
+  lines.push(`  conv+BN pairs fused: ${r.convBnPairs.length}`);
+  lines.push(`  tensors: ${r.tensorsIn} in -> ${r.tensorsOut} out; elements ${r.elementsIn.toLocaleString('en-US')} -> ${r.elementsOut.toLocaleString('en-US')}`);
+  const assumed = r.blocks.flatMap((b) => b.assumed.map((a) => `${b.name}: ${a}`));
+  if (assumed.length) lines.push(`  assumed (give --partition HxW or --arch to override): ${assumed.length > 3 ? `${assumed.slice(0, 3).join('; ')}; ... (${assumed.length} blocks)` : assumed.join('; ')}`);
+  lines.push(`  verified: re-read ${outPath}, ${r.tensorsOut} tensors equal to the converted ones`);
+  lines.push(`  time: read ${secs(t.read!)}, convert ${secs(t.convert!)}, write ${secs(t.write!)}, verify ${secs(t.verify!)}, total ${secs(t.total!)}`);
+  return lines.join('\n');
+}
 
 export const command: Command = {
   name: 'convert',
-  summary: 'not implemented yet',
-  usage: 'repmlp convert',
-  example: 'repmlp convert',
-  options: {},
-  positionals: [0, Infinity],
-  async run() {
-    throw new UsageError('convert: not implemented yet');
+  summary: 'training-time -> deploy re-parameterization (exact, any RepMLP model)',
+  usage: 'repmlp convert IN OUT [--arch ARCH] [--fc3-groups G] [--partition HxW] [--format pth|safetensors] [--json]',
+  example: 'repmlp convert RepMLP-Res50-light-224_train.pth RepMLP-Res50-light-224_deploy.pth',
+  options: {
+    arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected from the keys)' },
+    'fc3-groups': { type: 'string', help: 'G  fc3 groups of RepMLPs whose shapes do not tell (no global perceptron)' },
+    partition: { type: 'string', help: 'HxW  partition size of RepMLPs whose h*w is not a square' },
+    format: { type: 'string', help: 'FMT  pth (torch zip, default) or safetensors' },
+  },
+  positionals: [2, 2],
+  async run({ positionals, values, json }) {
+    const [inPath, outPath] = positionals as [string, string];
+    const t0 = performance.now();
+    const format = outputFormat(values, outPath);
+    const hint = hintFromFlags(values);
+    const arch = str(values, 'arch');
+    const loaded = await loadStateDictFile(inPath);
+    const t1 = performance.now();
+    const bar = progress('convert', 1, 'elements');
+    let r: PipelineResult;
+    try {
+      r = convertTrainingStateDict(loaded.stateDict, {
+        where: inPath, ...(arch !== undefined ? { arch } : {}), ...(hint ? { hint } : {}),
+        onProgress: (d, total) => bar.update(total ? d / total : 1),
+      });
+    } finally {
+      bar.stop();
+    }
+    const t2 = performance.now();
+    const wbar = progress('write', r.elementsOut * 4, 'bytes');
+    try {
+      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), { format, onProgress: (d) => wbar.update(d) });
+    } finally {
+      wbar.stop();
+    }
+    const t3 = performance.now();
+    try {
+      await verifyWritten(outPath, r.stateDict);
+    } catch (e) {
+      rmSync(outPath, { force: true });
+      throw e;
+    }
+    const t4 = performance.now();
+    const timings = { read: t1 - t0, convert: t2 - t1, write: t3 - t2, verify: t4 - t3, total: t4 - t0 };
+    if (json) {
+      printJson({
+        input: inPath, output: outPath, format: format === 'zip' ? 'pth' : format,
+        inputFormat: loaded.format, prefix: loaded.prefix, wrapper: loaded.wrapper,
+        arch: r.arch?.name ?? null, archDetected: r.arch?.detected ?? false,
+        blocks: r.blocks, convBnPairs: r.convBnPairs.length, tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut,
+        elementsIn: r.elementsIn, elementsOut: r.elementsOut, verified: true,
+        timings: { ...Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])), steps: mapRound(r.timings) },
+        peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      });
+    } else {
+      process.stdout.write(summary(inPath, outPath, format, r, timings) + '\n');
+    }
+    return 0;
   },
 };
+
+function mapRound(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+}

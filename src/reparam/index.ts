@@ -13,3 +13,5 @@ export {
   convertStateDict, convertRepmlp, convertConvBn, equivalentFc1Fc3, planConversion, BN_EPS,
   type ConvertOptions, type ConvertResult, type ConvertedBlock, type RepmlpDeploy,
 } from './convert.js';
+export { archHints, checkLayout, orderLikeDeploy } from './arch.js';
+export { convertTrainingStateDict, type PipelineOptions, type PipelineResult } from './pipeline.js';

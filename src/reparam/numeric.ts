@@ -16,10 +16,20 @@ export class ReparamError extends RepmlpError {
 /** A float array the math reads: float32 kept as a view (fc3 is large), else float64. */
 export type FloatArray = Float32Array | Float64Array;
 
-/** Values of a float tensor, without copying float32 (the big fc3 weights). */
+/**
+ * Values of a float tensor, without copying float32 (the big fc3 weights). A storage not
+ * yet loaded is read without being cached on the Storage: the converter reads each
+ * training tensor once, so a lazily read checkpoint is not kept in memory next to the
+ * converted one.
+ */
 export function readFloat(t: Tensor, key: string): FloatArray {
   if (!isFloatDType(t.dtype)) throw new ReparamError(`${key}: expected a floating-point tensor, found ${t.dtype}`);
-  return t.dtype === 'float32' ? t.toFloat32() : t.toFloat64();
+  if (t.dtype !== 'float32') return t.toFloat64();
+  if (t.storage.loaded || !t.isContiguous() || t.numel === 0) return t.toFloat32();
+  const all = t.storage.bytesUncached();
+  let bytes = all.subarray(t.offset * 4, (t.offset + t.numel) * 4);
+  if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice();
+  return new Float32Array(bytes.buffer, bytes.byteOffset, t.numel);
 }
 
 /** Values of a float tensor as float64 (small tensors: BN statistics, kernels, biases). */

@@ -1,0 +1,66 @@
+/**
+ * Converting a loaded training-time state dict the way the CLI does (and `export`,
+ * `verify` reuse): architecture from --arch or detected from the keys, its per-block
+ * hints, user hints for what neither tells, and the result checked against the deploy
+ * layout whenever the architecture is known.
+ */
+import type { StateDict } from '../pth/pyobj.js';
+import { resolveArch, type RepMLPResNetConfig } from '../model/config.js';
+import { detectArch, detectMode } from '../model/detect.js';
+import { ReparamError } from './numeric.js';
+import { convertStateDict, type ConvertResult } from './convert.js';
+import { archHints, checkLayout, orderLikeDeploy } from './arch.js';
+import type { BlockHint } from './geometry.js';
+
+export interface PipelineOptions {
+  /** Preset name or config JSON path (the --arch flag). */
+  arch?: string;
+  /** --fc3-groups / --partition: for every block the shapes and the architecture leave open. */
+  hint?: BlockHint;
+  /** Per-block hints for user models, keyed by block name. */
+  hints?: ReadonlyMap<string, BlockHint>;
+  /** File name for messages. */
+  where: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PipelineResult extends ConvertResult {
+  /** The architecture used (null: a model the toolkit does not know; converted by keys alone). */
+  arch: { name: string | null; config: RepMLPResNetConfig; detected: boolean } | null;
+}
+
+function conflicts(a: BlockHint, b: BlockHint): boolean {
+  return (['fc3Groups', 'h', 'w'] as const).some((k) => a[k] !== undefined && b[k] !== undefined && a[k] !== b[k]);
+}
+
+export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): PipelineResult {
+  const mode = detectMode(sd);
+  if (mode === 'deploy') throw new ReparamError(`${opts.where}: already in deploy form (conv/fc3 biases and no BatchNorm statistics); nothing to convert`);
+  let arch: PipelineResult['arch'] = null;
+  if (opts.arch !== undefined) {
+    const r = resolveArch(opts.arch);
+    checkLayout(sd, r.config, false, r.name ?? opts.arch, opts.where);
+    arch = { ...r, detected: false };
+  } else if (mode === 'train') {
+    const found = detectArch(sd);
+    if (found) arch = { ...found, detected: true };
+  }
+  const hints = new Map(opts.hints ?? []);
+  if (arch) {
+    for (const [name, h] of archHints(arch.config)) {
+      if (opts.hint && conflicts(opts.hint, h) && !arch.detected) {
+        throw new ReparamError(`${name}: --fc3-groups/--partition (${JSON.stringify(opts.hint)}) contradict --arch ${opts.arch} (${JSON.stringify(h)})`);
+      }
+      // A detected architecture only fills in what the user did not say, and its
+      // partition is itself a square assumption: left to inferGeometry, which states it.
+      const fromArch: BlockHint = arch.detected ? { fc3Groups: h.fc3Groups! } : h;
+      hints.set(name, { ...fromArch, ...(arch.detected ? opts.hint : {}), ...hints.get(name) });
+    }
+  }
+  const result = convertStateDict(sd, { hints, ...(opts.hint ? { defaultHint: opts.hint } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  if (arch) {
+    result.stateDict = orderLikeDeploy(result.stateDict, arch.config);
+    checkLayout(result.stateDict, arch.config, true, arch.name ?? 'custom', `converted ${opts.where}`);
+  }
+  return { ...result, arch };
+}
