@@ -48,9 +48,10 @@ REPMLPS = {
 }
 
 RESNETS = {
-    # Light blocks, non-square image and partitions 2x4 (h*w = 8: needs --partition 2x4 or --arch).
+    # Light blocks, non-square image and partitions 2x4 (h*w = 8: needs --partition 2x4 or --arch);
+    # stage 3's feature is 2x4 == the partition: no global perceptron, so also --fc3-groups 2.
     'resnet_light_p2x4': (dict(TINY, block_type='light', widths=[16, 16, 32, 32], img_H=32, img_W=64, h=2, w=4,
-                               fc3_groups=2), {'h': 2, 'w': 4}),
+                               fc3_groups=2), {'h': 2, 'w': 4, 'fc3Groups': 2}),
     # Bottleneck blocks, square 2x2 partitions, every RepMLP with a global perceptron: no hints.
     'resnet_bottleneck': (dict(TINY, block_type='bottleneck', widths=[8, 16, 32, 32], img_H=64, img_W=32, h=2, w=2,
                                fc3_groups=2, bottleneck_r=[2, 2], num_blocks=[1, 2, 2, 1]), {}),
