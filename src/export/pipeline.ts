@@ -1,0 +1,186 @@
+/**
+ * Checkpoint -> deploy state dict -> IR -> ONNX / TF.js, then a check of what was
+ * written: the files are re-opened (onnxruntime, stock tf.loadGraphModel), run on one
+ * seeded batch and compared with the TF.js RepMLPResNet built from the same deploy
+ * weights. Used by `repmlp export` and the tests.
+ */
+import { rmSync } from 'node:fs';
+import { RepmlpError } from '../errors.js';
+import { loadStateDictFile, type StateDict } from '../pth/index.js';
+import { resolveArch, type RepMLPResNetConfig } from '../model/config.js';
+import { detectArch, detectMode } from '../model/detect.js';
+import { buildGraph } from './graph.js';
+import type { Graph } from './ir.js';
+import { writeOnnx, type OnnxOptions, type OnnxWriteResult } from './onnx.js';
+import { writeTfjs, type TfjsWriteResult } from './tfjs.js';
+
+export class ExportCheckError extends RepmlpError {
+  override name = 'ExportCheckError';
+}
+
+export const DEFAULT_TOLERANCE = 1e-4;
+
+export interface DeployModel {
+  stateDict: StateDict;
+  config: RepMLPResNetConfig;
+  arch: string | null;
+  /** True when the input was training-time and was converted here. */
+  converted: boolean;
+  format: string;
+}
+
+/** Reads IN and returns the deploy state dict with its architecture (converting first when needed). */
+export async function loadDeploy(file: string, arch?: string): Promise<DeployModel> {
+  const loaded = await loadStateDictFile(file);
+  const sd = loaded.stateDict;
+  const mode = detectMode(sd);
+  if (mode === 'train') {
+    const { convertTrainingStateDict } = await import('../reparam/index.js');
+    const r = convertTrainingStateDict(sd, { where: file, ...(arch !== undefined ? { arch } : {}) });
+    if (!r.arch) throw new RepmlpError(`${file}: architecture not recognized from its keys; give --arch (a preset name or a config JSON)`);
+    return { stateDict: r.stateDict, config: r.arch.config, arch: r.arch.name, converted: true, format: loaded.format };
+  }
+  if (arch !== undefined) {
+    const r = resolveArch(arch);
+    return { stateDict: sd, config: r.config, arch: r.name, converted: false, format: loaded.format };
+  }
+  if (mode === null) throw new RepmlpError(`${file}: cannot tell training-time from deploy form; not a RepMLP-ResNet state dict? (give --arch)`);
+  const found = detectArch(sd);
+  if (!found) throw new RepmlpError(`${file}: architecture not recognized from its ${sd.size} keys; give --arch (a preset name or a config JSON)`);
+  return { stateDict: sd, config: found.config, arch: found.name, converted: false, format: loaded.format };
+}
+
+export interface Difference {
+  maxAbs: number;
+  /** max|a - b| / max|ref|, the tolerance measure for logits. */
+  rel: number;
+}
+
+export function difference(got: Float32Array, ref: Float32Array): Difference {
+  if (got.length !== ref.length) throw new ExportCheckError(`output has ${got.length} values, reference ${ref.length}`);
+  let maxAbs = 0;
+  let maxRef = 0;
+  for (let i = 0; i < got.length; i++) {
+    const d = Math.abs(got[i]! - ref[i]!);
+    // NaN must fail the check, not vanish in Math.max.
+    maxAbs = Number.isNaN(d) ? NaN : Math.max(maxAbs, d);
+    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
+  }
+  return { maxAbs, rel: maxRef > 0 ? maxAbs / maxRef : maxAbs };
+}
+
+/** A seeded N(0,1)-ish batch (Box-Muller over mulberry32). */
+export function randomBatch(shape: readonly number[], seed = 1): Float32Array {
+  let a = seed >>> 0;
+  const next = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
+  };
+  const n = shape.reduce((x, y) => x * y, 1);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
+  return out;
+}
+
+/** Logits of the TF.js RepMLPResNet (src/model) for a deploy state dict: the check's reference. */
+export async function referenceLogits(config: RepMLPResNetConfig, sd: StateDict, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
+  const m = await import('../model/index.js');
+  const model = m.buildModel(config, { deploy: true, init: false });
+  m.loadStateDict(model, sd, { where: 'deploy state dict' });
+  try {
+    return await m.predictLogits(model, input, shape);
+  } finally {
+    model.dispose();
+  }
+}
+
+export interface CheckResult {
+  batch: number;
+  reference: string;
+  onnx?: Difference;
+  tfjs?: Difference;
+  backend?: string;
+}
+
+/** Re-opens the written exports and compares them with the reference on one batch. */
+export async function checkExports(
+  config: RepMLPResNetConfig,
+  sd: StateDict,
+  out: { onnx?: string; tfjs?: string },
+  opts: { batch?: number; backend?: 'wasm' | 'cpu'; seed?: number } = {},
+): Promise<CheckResult> {
+  const batch = opts.batch ?? 2;
+  const shape = [batch, config.in_channels, config.img_H, config.img_W] as const;
+  const x = randomBatch(shape, opts.seed ?? 1);
+  const { initBackend } = await import('../model/backend.js');
+  const backend = await initBackend(opts.backend ?? 'wasm');
+  const ref = await referenceLogits(config, sd, x, shape);
+  const result: CheckResult = { batch, reference: `TF.js RepMLPResNet (${backend})`, backend };
+  if (out.onnx) {
+    const { runOnnx } = await import('./onnx_runtime.js');
+    result.onnx = difference((await runOnnx(out.onnx, x, shape)).data, ref);
+  }
+  if (out.tfjs) {
+    const { loadTfjsGraph, runTfjsGraph } = await import('./tfjs_runtime.js');
+    const model = await loadTfjsGraph(out.tfjs);
+    try {
+      result.tfjs = difference((await runTfjsGraph(model, x, shape)).data, ref);
+    } finally {
+      model.dispose();
+    }
+  }
+  return result;
+}
+
+export interface ExportOptions extends OnnxOptions {
+  onnx?: string;
+  tfjs?: string;
+  /** Skip the re-open-and-compare step. */
+  check?: boolean;
+  tolerance?: number;
+  onPhase?: (phase: 'onnx' | 'tfjs', bytes: number, total: number) => void;
+}
+
+export interface ExportResult {
+  graph: Graph;
+  onnx?: OnnxWriteResult;
+  tfjs?: TfjsWriteResult;
+  check?: CheckResult;
+}
+
+/**
+ * Builds the graph and writes the requested exports. When the check finds a difference
+ * above the tolerance, the outputs are removed and ExportCheckError names the worst.
+ */
+export async function exportDeploy(config: RepMLPResNetConfig, sd: StateDict, opts: ExportOptions): Promise<ExportResult> {
+  const graph = buildGraph(config, sd);
+  const total = [...graph.initializers.values()].reduce((s, t) => s + t.data.byteLength, 0);
+  const result: ExportResult = { graph };
+  const written: string[] = [];
+  try {
+    if (opts.onnx) {
+      result.onnx = await writeOnnx(opts.onnx, graph, opts, (n) => opts.onPhase?.('onnx', n, total));
+      written.push(opts.onnx);
+      if (result.onnx.externalData) written.push(result.onnx.externalData);
+    }
+    if (opts.tfjs) {
+      result.tfjs = await writeTfjs(opts.tfjs, graph, {}, (n) => opts.onPhase?.('tfjs', n, total));
+      written.push(opts.tfjs);
+    }
+    if (opts.check ?? true) {
+      const c = await checkExports(config, sd, { ...(opts.onnx ? { onnx: opts.onnx } : {}), ...(opts.tfjs ? { tfjs: opts.tfjs } : {}) });
+      result.check = c;
+      const tol = opts.tolerance ?? DEFAULT_TOLERANCE;
+      for (const [what, d] of [['ONNX', c.onnx], ['TF.js', c.tfjs]] as const) {
+        if (d && !(d.rel <= tol)) throw new ExportCheckError(`${what} export differs from the TF.js model: relative ${d.rel.toExponential(2)} (max abs ${d.maxAbs.toExponential(2)}) > tolerance ${tol}`);
+      }
+    }
+  } catch (e) {
+    for (const p of written) rmSync(p, { recursive: true, force: true });
+    throw e;
+  }
+  return result;
+}
