@@ -29,6 +29,8 @@ export interface Classifier {
   runtime: string;
   /** Checkpoints only: training-time or deploy form. */
   mode: 'train' | 'deploy' | null;
+  /** Checkpoints only: the architecture it was loaded with. */
+  config: RepMLPResNetConfig | null;
   /** One image: [C, H, W]. */
   inputShape: [number, number, number];
   numClasses: number;
@@ -117,7 +119,7 @@ async function openCheckpointClassifier(file: string, opts: OpenOptions): Promis
   const backend = await initBackend(opts.backend);
   const shape: [number, number, number] = [config.in_channels, config.img_H, config.img_W];
   return {
-    kind: 'checkpoint', path: file, mode, inputShape: shape, numClasses: config.num_classes,
+    kind: 'checkpoint', path: file, mode, config, inputShape: shape, numClasses: config.num_classes,
     runtime: `TF.js ${backend} (${mode === 'train' ? 'training-time' : 'deploy'} checkpoint)`,
     meta: meta(found, shape, config.num_classes),
     logits: (batch, n) => predictLogits(model, batch, [n, ...shape]),
@@ -145,7 +147,7 @@ async function openOnnxClassifier(file: string, opts: OpenOptions): Promise<Clas
   const inputName = session.inputNames[0]!;
   const outputName = session.outputNames[0]!;
   return {
-    kind: 'onnx', path: file, mode: null, inputShape: shape, numClasses, runtime: 'ONNX Runtime (CPU)',
+    kind: 'onnx', path: file, mode: null, config: null, inputShape: shape, numClasses, runtime: 'ONNX Runtime (CPU)',
     meta: meta(findCard(file, opts), shape, numClasses),
     async logits(batch, n) {
       try {
@@ -166,9 +168,19 @@ async function openTfjsClassifier(target: string, opts: OpenOptions): Promise<Cl
   const graph = await loadTfjsGraph(target);
   const where = path.basename(target) === 'model.json' ? target : path.join(target, 'model.json');
   const shape = imageShape(graph.inputs[0]?.shape, 'NHWC', where);
-  const numClasses = classCount(graph.outputs[0]?.shape, where);
+  // Graph outputs often carry no shape: ask the signature, else run one blank image.
+  let outShape: readonly (number | string | null | undefined)[] | undefined = graph.outputs[0]?.shape;
+  if (!outShape) {
+    const sig = Object.values((graph.modelSignature as { outputs?: Record<string, { tensorShape?: { dim?: { size?: string | number }[] } }> })?.outputs ?? {})[0];
+    outShape = sig?.tensorShape?.dim?.map((d) => Number(d.size ?? -1));
+    if (outShape) outShape = outShape.map((d, i) => (i === 0 ? null : d));
+  }
+  if (!outShape || outShape.slice(1).some((d) => typeof d !== 'number' || d < 1)) {
+    outShape = [null, ...(await runTfjsGraph(graph, new Float32Array(shape[0] * shape[1] * shape[2]), [1, ...shape])).shape.slice(1)];
+  }
+  const numClasses = classCount(outShape, where);
   return {
-    kind: 'tfjs', path: target, mode: null, inputShape: shape, numClasses, runtime: `TF.js ${backend} (graph model)`,
+    kind: 'tfjs', path: target, mode: null, config: null, inputShape: shape, numClasses, runtime: `TF.js ${backend} (graph model)`,
     meta: meta(findCard(target, opts), shape, numClasses),
     async logits(batch, n) {
       return (await runTfjsGraph(graph, batch, [n, ...shape])).data;
