@@ -106,7 +106,7 @@ export interface LocalPerceptron {
 /**
  * fc3's deploy weight and bias in one pass over fc3 (the hot spot of a conversion):
  * row r = fc3[r] * scale[r] + the local perceptron's band, bias = shift[r] + its bias.
- * `scale`/`shift` are fc3_bn's affine map (bnScaleShift). Each row is accumulated in
+ * `scale`/`shift` are fc3_bn's affine map (bnScaleShift). Every value is computed in
  * float64 and rounded once into `dtype`. Returns new arrays; `fc3` is only read.
  */
 export function mergeFc3(
@@ -131,21 +131,62 @@ export function mergeFc3(
     }
     taps = bandTaps(g.h, g.w, g.K);
   }
-  const row = new Float64Array(cols);
-  const direct = weight instanceof Float32Array || weight instanceof Float64Array;
+  if (fc3 instanceof Float32Array && weight instanceof Float32Array && (!local || local.kernel instanceof Float64Array)) {
+    mergeRowsFloat32(fc3, fc3Bn.scale, local ? { ...local, kernel: local.kernel as Float64Array } : null, taps, weight, cols);
+  } else {
+    mergeRowsAny(fc3, fc3Bn.scale, local, taps, weight, cols, dtype);
+  }
+  for (let r = 0; r < rows; r++) storeAs(dtype, bias, r, fc3Bn.shift[r]! + (local ? local.bias[Math.floor(r / hw)]! : 0));
+  return { weight, bias };
+}
+
+type Taps = ReturnType<typeof bandTaps>;
+
+/**
+ * The float32 fast path (every released checkpoint): each weight is written once, and a
+ * band entry as `fc3 * t + Kt` computed in float64 and rounded once. Every band entry
+ * receives exactly one tap of the summed kernel (the offsets (y'-y, x'-x) are unique per
+ * entry), so no accumulation is needed. Monomorphic typed arrays keep V8's loops tight.
+ */
+function mergeRowsFloat32(fc3: Float32Array, scale: Float64Array, local: (LocalPerceptron & { kernel: Float64Array }) | null, taps: Taps | undefined, out: Float32Array, cols: number): void {
+  const rows = scale.length;
+  const g = local?.geometry;
+  const hw = g ? g.h * g.w : 1;
+  const KK = g ? g.K * g.K : 1;
+  const Cg = g ? g.Cg : 0;
   for (let r = 0; r < rows; r++) {
-    const t = fc3Bn.scale[r]!;
+    const t = scale[r]!;
+    const base = r * cols;
+    for (let i = base, end = base + cols; i < end; i++) out[i] = fc3[i]! * t;
+    if (!local || !taps) continue;
+    const o = Math.floor(r / hw);
+    const p = r - o * hw;
+    const kBase = o * Cg * KK;
+    const kernel = local.kernel;
+    for (let j = taps.start[p]!, jEnd = taps.start[p + 1]!; j < jEnd; j++) {
+      const ko = kBase + taps.kOff[j]!;
+      const col = base + taps.pos[j]!;
+      for (let c = 0; c < Cg; c++) {
+        const idx = col + c * hw;
+        out[idx] = fc3[idx]! * t + kernel[ko + c * KK]!;
+      }
+    }
+  }
+}
+
+/** Any dtype: each row accumulated in float64, then rounded once into `dtype`. */
+function mergeRowsAny(fc3: FloatArray, scale: Float64Array, local: LocalPerceptron | null, taps: Taps | undefined, out: TypedArray, cols: number, dtype: DType): void {
+  const row = new Float64Array(cols);
+  const hw = local ? local.geometry.h * local.geometry.w : 1;
+  for (let r = 0; r < scale.length; r++) {
+    const t = scale[r]!;
     const base = r * cols;
     for (let i = 0; i < cols; i++) row[i] = fc3[base + i]! * t;
-    let b = fc3Bn.shift[r]!;
     if (local && taps) {
       const o = Math.floor(r / hw);
       addBandRow(row, local.kernel, taps, o, r - o * hw, local.geometry);
-      b += local.bias[o]!;
     }
-    if (direct) (weight as Float32Array | Float64Array).set(row, base);
-    else for (let i = 0; i < cols; i++) storeAs(dtype, weight, base + i, row[i]!);
-    storeAs(dtype, bias, r, b);
+    if (out instanceof Float32Array || out instanceof Float64Array) out.set(row, base);
+    else for (let i = 0; i < cols; i++) storeAs(dtype, out, base + i, row[i]!);
   }
-  return { weight, bias };
 }

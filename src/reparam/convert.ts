@@ -10,7 +10,7 @@
 import type { StateDict } from '../pth/pyobj.js';
 import { Tensor } from '../tensor.js';
 import { readFloat, readFloat64, tensorFrom, ReparamError } from './numeric.js';
-import { bnScaleShift, fuseBn, type BatchNorm } from './fuse_bn.js';
+import { bnScaleShift, fuseBn, fuseBnAs, type BatchNorm } from './fuse_bn.js';
 import { padKernel } from './pad_kernel.js';
 import { mergeFc3, type LocalPerceptron } from './conv_to_fc.js';
 import { foldAvgBn } from './fold_avg_bn.js';
@@ -120,9 +120,10 @@ export function convertRepmlp(sd: StateDict, b: RepmlpBlock, geo: BlockGeometry,
 export function convertConvBn(sd: StateDict, p: ConvBnPair, eps = BN_EPS): [Tensor, Tensor] {
   const conv = get(sd, p.convWeight);
   const bias = p.convBias ? readFloat(get(sd, p.convBias), p.convBias) : undefined;
-  const fused = fuseBn(readFloat(conv, p.convWeight), readBn(sd, p.bn, eps), bias);
-  if (conv.shape[0] !== fused.bias.length) throw new ReparamError(`${p.convWeight}: ${conv.shape[0]} output channels, but ${p.bn.runningVar} has ${fused.bias.length}`);
-  return [tensorFrom(fused.weight, conv.shape, conv.dtype), tensorFrom(fused.bias, [fused.bias.length], conv.dtype)];
+  const bn = readBn(sd, p.bn, eps);
+  if (conv.shape[0] !== bn.weight.length) throw new ReparamError(`${p.convWeight}: ${conv.shape[0]} output channels, but ${p.bn.runningVar} has ${bn.weight.length}`);
+  const fused = fuseBnAs(readFloat(conv, p.convWeight), bn, bias, conv.dtype);
+  return [Tensor.fromArray(fused.weight, conv.shape, conv.dtype), tensorFrom(fused.bias, [fused.bias.length], conv.dtype)];
 }
 
 function hintFor(opts: ConvertOptions, name: string): BlockHint | undefined {

@@ -4,8 +4,8 @@
  * channel, `y = (x - mean) * t + beta` with `t = gamma / sqrt(var + eps)`, so it folds
  * into the weight rows and a bias.
  */
-import type { FloatArray } from './numeric.js';
-import { ReparamError } from './numeric.js';
+import type { DType, TypedArray } from '../dtype.js';
+import { allocFor, storeAs, ReparamError, type FloatArray } from './numeric.js';
 
 /** Eval-mode BatchNorm parameters (BatchNorm1d/2d alike), as float64. */
 export interface BatchNorm {
@@ -36,20 +36,39 @@ export function bnScaleShift(bn: BatchNorm): { scale: Float64Array; shift: Float
  * `weight * t` per row and `beta - mean * t + t * bias`.
  */
 export function fuseBn(weight: FloatArray, bn: BatchNorm, bias?: FloatArray): { weight: Float64Array; bias: Float64Array } {
+  const r = fuseBnAs(weight, bn, bias, 'float64');
+  return { weight: r.weight as Float64Array, bias: r.bias };
+}
+
+/**
+ * fuseBn writing the weight straight into `dtype` (each value `w * t` computed in float64
+ * and rounded once): the converter's path for the large ResNet convs, with no float64
+ * copy of the weight.
+ */
+export function fuseBnAs(weight: FloatArray, bn: BatchNorm, bias: FloatArray | undefined, dtype: DType): { weight: TypedArray; bias: Float64Array } {
   const rows = bn.weight.length;
   if (rows === 0 || weight.length % rows !== 0) {
     throw new ReparamError(`fuseBn: a weight of ${weight.length} elements does not split into ${rows} BN channels`);
   }
   if (bias && bias.length !== rows) throw new ReparamError(`fuseBn: bias has ${bias.length} elements, BN has ${rows} channels`);
-  const rowSize = weight.length / rows;
   const { scale, shift } = bnScaleShift(bn);
-  const w = new Float64Array(weight.length);
   const b = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const t = scale[r]!;
-    const base = r * rowSize;
-    for (let i = 0; i < rowSize; i++) w[base + i] = weight[base + i]! * t;
-    b[r] = shift[r]! + (bias ? bias[r]! * t : 0);
+  for (let r = 0; r < rows; r++) b[r] = shift[r]! + (bias ? bias[r]! * scale[r]! : 0);
+  return { weight: scaleRows(weight, scale, dtype), bias: b };
+}
+
+/** `weight` row r times `scale[r]`, as a new array of `dtype`. */
+export function scaleRows(weight: FloatArray, scale: Float64Array, dtype: DType): TypedArray {
+  const rows = scale.length;
+  const rowSize = weight.length / rows;
+  const out = allocFor(dtype, weight.length);
+  if (out instanceof Float32Array || out instanceof Float64Array) {
+    for (let r = 0; r < rows; r++) {
+      const t = scale[r]!;
+      for (let i = r * rowSize, end = i + rowSize; i < end; i++) out[i] = weight[i]! * t;
+    }
+  } else {
+    for (let i = 0; i < weight.length; i++) storeAs(dtype, out, i, weight[i]! * scale[Math.floor(i / rowSize)]!);
   }
-  return { weight: w, bias: b };
+  return out;
 }

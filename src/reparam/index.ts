@@ -2,7 +2,7 @@
  * Re-parameterization (RepMLP, arXiv 2105.01883, Sec. 3.3): pure per-step math and the
  * state-dict converter built on it. See shared/spec/architecture.md.
  */
-export { fuseBn, bnScaleShift, type BatchNorm } from './fuse_bn.js';
+export { fuseBn, fuseBnAs, scaleRows, bnScaleShift, type BatchNorm } from './fuse_bn.js';
 export { padKernel } from './pad_kernel.js';
 export { convToFc, mergeFc3, bandTaps, type FcGeometry, type LocalPerceptron } from './conv_to_fc.js';
 export { foldAvgBn } from './fold_avg_bn.js';

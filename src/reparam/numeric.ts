@@ -61,8 +61,9 @@ export function storeAs(dtype: DType, out: TypedArray, i: number, v: number): vo
 
 /** A new tensor of `dtype` holding the float64 values `data`. */
 export function tensorFrom(data: ArrayLike<number>, shape: readonly number[], dtype: DType): Tensor {
-  if (dtype === 'float64') return Tensor.fromArray(Float64Array.from(data), shape, 'float64');
-  if (dtype === 'float32') return Tensor.fromArray(Float32Array.from(data), shape, 'float32');
+  // The typed-array constructors convert in bulk; `.from` would go element by element.
+  if (dtype === 'float64') return Tensor.fromArray(data instanceof Float64Array ? data : new Float64Array(data), shape, 'float64');
+  if (dtype === 'float32') return Tensor.fromArray(new Float32Array(data), shape, 'float32');
   const out = allocFor(dtype, data.length);
   for (let i = 0; i < data.length; i++) storeAs(dtype, out, i, data[i]!);
   return Tensor.fromArray(out, shape, dtype);

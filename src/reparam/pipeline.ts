@@ -51,9 +51,10 @@ export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): 
       if (opts.hint && conflicts(opts.hint, h) && !arch.detected) {
         throw new ReparamError(`${name}: --fc3-groups/--partition (${JSON.stringify(opts.hint)}) contradict --arch ${opts.arch} (${JSON.stringify(h)})`);
       }
-      // A detected architecture only fills in what the user did not say, and its
-      // partition is itself a square assumption: left to inferGeometry, which states it.
-      const fromArch: BlockHint = arch.detected ? { fc3Groups: h.fc3Groups! } : h;
+      // A detected architecture only fills in what the user did not say. A detected preset
+      // matched every key and shape: its partition is known. An inferred custom config's
+      // partition is itself a square guess: left to inferGeometry, which states it.
+      const fromArch: BlockHint = arch.detected && arch.name === null ? { fc3Groups: h.fc3Groups! } : h;
       hints.set(name, { ...fromArch, ...(arch.detected ? opts.hint : {}), ...hints.get(name) });
     }
   }
