@@ -1,14 +1,75 @@
-import type { Command } from './command.js';
-import { UsageError } from '../errors.js';
+/**
+ * `repmlp run MODEL --input X.npy --output Y.npy [--arch ARCH] [--backend wasm|cpu]`:
+ * a forward pass. MODEL kinds are told apart by their name: `.onnx` (ONNX Runtime) and
+ * `model.json` (TF.js graph model) go to their runners; anything else is read as a
+ * checkpoint (.pth zip or legacy, .safetensors), training-time or deploy by its keys.
+ */
+import * as path from 'node:path';
+import { type Command, str } from './command.js';
+import { UsageError, RepmlpError } from '../errors.js';
+import { npyToFloat32, readNpy, writeNpy } from '../io/npy.js';
+
+export class RunError extends RepmlpError {
+  override name = 'RunError';
+}
+
+type ModelKind = 'checkpoint' | 'onnx' | 'tfjs';
+
+export function modelKind(file: string): ModelKind {
+  if (file.toLowerCase().endsWith('.onnx')) return 'onnx';
+  if (path.basename(file) === 'model.json' || file.toLowerCase().endsWith('.json')) return 'tfjs';
+  return 'checkpoint';
+}
+
+/** Reads X.npy as a float32 NCHW batch. */
+async function readInput(file: string): Promise<{ data: Float32Array; shape: [number, number, number, number] }> {
+  const x = await readNpy(file);
+  if (x.shape.length !== 4) throw new RunError(`${file}: expected a 4-D NCHW array, found shape (${x.shape.join(', ')})`);
+  if (x.dtype !== 'float32' && x.dtype !== 'float64') throw new RunError(`${file}: expected float32 values, found ${x.dtype}`);
+  return { data: npyToFloat32(x), shape: x.shape as [number, number, number, number] };
+}
+
+async function runCheckpoint(file: string, x: { data: Float32Array; shape: [number, number, number, number] }, arch: string | undefined, backend: string | undefined): Promise<{ logits: Float32Array; classes: number; info: Record<string, unknown> }> {
+  const m = await import('../model/index.js');
+  if (backend !== undefined && !m.isBackendName(backend)) throw new UsageError(`--backend ${backend}: expected one of ${m.BACKENDS.join(', ')}`);
+  const used = await m.initBackend(backend as 'wasm' | 'cpu' | 'tensorflow' | undefined);
+  const loaded = await m.fromCheckpoint(file, arch !== undefined ? { arch } : {});
+  try {
+    const logits = await m.predictLogits(loaded.model, x.data, x.shape);
+    return { logits, classes: loaded.config.num_classes, info: { arch: loaded.arch, mode: loaded.mode, backend: used } };
+  } finally {
+    loaded.model.dispose();
+  }
+}
 
 export const command: Command = {
   name: 'run',
-  summary: 'not implemented yet',
-  usage: 'repmlp run',
-  example: 'repmlp run',
-  options: {},
-  positionals: [0, Infinity],
-  async run() {
-    throw new UsageError('run: not implemented yet');
+  summary: 'forward pass of a checkpoint (TensorFlow.js), .onnx or model.json on an .npy batch',
+  usage: 'repmlp run MODEL --input X.npy --output Y.npy [--arch ARCH] [--backend wasm|cpu]',
+  example: 'repmlp run RepMLP-Res50-light-224_train.pth --input x.npy --output logits.npy',
+  options: {
+    input: { type: 'string', help: 'X.npy  float32 NCHW input batch' },
+    output: { type: 'string', help: 'Y.npy  where to write float32 logits [N, classes]' },
+    arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected)' },
+    backend: { type: 'string', help: 'NAME  TF.js backend: wasm (default), cpu, tensorflow' },
+  },
+  positionals: [1, 1],
+  async run(ctx) {
+    const file = ctx.positionals[0]!;
+    const input = str(ctx.values, 'input');
+    const output = str(ctx.values, 'output');
+    if (!input) throw new UsageError('run: --input X.npy is required');
+    if (!output) throw new UsageError('run: --output Y.npy is required');
+    const x = await readInput(input);
+    const kind = modelKind(file);
+    // Branch point: the export helper plugs the ONNX Runtime and TF.js graph runners in here.
+    if (kind !== 'checkpoint') throw new RunError(`${file}: running ${kind === 'onnx' ? 'ONNX' : 'TF.js model.json'} files is not supported yet`);
+    const t0 = performance.now();
+    const r = await runCheckpoint(file, x, str(ctx.values, 'arch'), str(ctx.values, 'backend'));
+    const ms = performance.now() - t0;
+    await writeNpy(output, { shape: [x.shape[0], r.classes], data: r.logits });
+    if (ctx.json) process.stdout.write(JSON.stringify({ model: file, kind, input, output, shape: [x.shape[0], r.classes], ...r.info, ms: Math.round(ms) }) + '\n');
+    else process.stderr.write(`${file}: ${r.info.mode} form (${r.info.arch ?? 'custom config'}) on ${r.info.backend}: wrote logits [${x.shape[0]}, ${r.classes}] to ${output}\n`);
+    return 0;
   },
 };

@@ -5,8 +5,8 @@
  * convs on each partition alone). The deploy form is the global perceptron plus fc3 only.
  *
  * NHWC inside. A partition flattens to (y, x, c) order here, where PyTorch uses (c, y, x);
- * the weights are re-indexed once (weights.ts) so that fc3 is one batched matmul over the
- * groups and no per-partition loop or channel transpose is needed.
+ * the weights are re-indexed once (weights.ts) so that fc3 is one matmul per group over all
+ * partitions at once: no per-partition loop, one transpose in and one out.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { RepMLPParams } from './config.js';
@@ -34,12 +34,12 @@ interface LocalBranch {
 
 interface Prepared {
   global?: Global;
-  /** [g, hw*Cg, hw*Og] */
-  fc3: tf.Tensor3D;
-  /** Training: fc3_bn scale [g, 1, hw*Og]; deploy: absent. */
-  fc3Scale?: tf.Tensor3D;
-  /** Deploy: fc3 bias; training: fc3_bn shift. [g, 1, hw*Og] */
-  fc3Shift: tf.Tensor3D;
+  /** Per group j: fc3's block [hw*Cg, hw*Og] (rows (p', cg), columns (p, og)). */
+  fc3: tf.Tensor2D[];
+  /** Training: fc3_bn scale per group [hw*Og]; deploy: absent. */
+  fc3Scale?: tf.Tensor1D[];
+  /** Deploy: fc3 bias; training: fc3_bn shift. Per group [hw*Og]. */
+  fc3Shift: tf.Tensor1D[];
   local: LocalBranch[];
 }
 
@@ -62,18 +62,24 @@ export class RepMLP extends Module {
     const hw = h * w;
     const Cg = C / g;
     const Og = O / g;
+    const K = hw * Cg;
+    const Nn = hw * Og;
     const v = (n: string) => this.value(n);
+    const perGroup = (a: Float32Array) => Array.from({ length: g }, (_, j) => tf.tensor1d(a.subarray(j * Nn, (j + 1) * Nn)));
+    const W = fc3ToBatched(v('fc3.weight'), g, Cg, Og, hw);
     const out: Prepared = {
-      fc3: tf.tensor3d(fc3ToBatched(v('fc3.weight'), g, Cg, Og, hw), [g, hw * Cg, hw * Og]),
-      fc3Shift: tf.tensor3d(fc3VectorToBatched(this.deploy ? v('fc3.bias') : new Float32Array(O * hw), g, Og, hw), [g, 1, hw * Og]),
+      fc3: Array.from({ length: g }, (_, j) => tf.tensor2d(W.subarray(j * K * Nn, (j + 1) * K * Nn), [K, Nn])),
+      fc3Shift: [],
       local: [],
     };
     if (this.needGlobal) out.global = this.prepareGlobal();
-    if (this.deploy) return out;
+    if (this.deploy) {
+      out.fc3Shift = perGroup(fc3VectorToBatched(v('fc3.bias'), g, Og, hw));
+      return out;
+    }
     const bn = bnAffine(v('fc3_bn.weight'), v('fc3_bn.bias'), v('fc3_bn.running_mean'), v('fc3_bn.running_var'), BN_EPS);
-    out.fc3Scale = tf.tensor3d(fc3VectorToBatched(bn.scale, g, Og, hw), [g, 1, hw * Og]);
-    tf.dispose(out.fc3Shift);
-    out.fc3Shift = tf.tensor3d(fc3VectorToBatched(bn.shift, g, Og, hw), [g, 1, hw * Og]);
+    out.fc3Scale = perGroup(fc3VectorToBatched(bn.scale, g, Og, hw));
+    out.fc3Shift = perGroup(fc3VectorToBatched(bn.shift, g, Og, hw));
     for (const k of this.p.reparamConvK) {
       const pre = `repconv${k}.`;
       const kb = bnAffine(v(pre + 'bn.weight'), v(pre + 'bn.bias'), v(pre + 'bn.running_mean'), v(pre + 'bn.running_var'), BN_EPS);
@@ -109,8 +115,11 @@ export class RepMLP extends Module {
     return g;
   }
 
-  /** x: NHWC [N, H, W, C] -> [N, H, W, O]. */
-  call(x: tf.Tensor4D): tf.Tensor4D {
+  /**
+   * x: NHWC [N, H, W, C] -> [N, H, W, O]. `relu` applies a ReLU to the output (the
+   * blocks' repmlp_nonlinear); it commutes with the re-layout, so deploy fuses it into fc3.
+   */
+  call(x: tf.Tensor4D, relu = false): tf.Tensor4D {
     const pr = this.prepared<Prepared>();
     const { C, O, H, W, h, w, fc3Groups: g } = this.p;
     const { hp, wp } = this;
@@ -122,10 +131,15 @@ export class RepMLP extends Module {
     if (pr.global) x6 = tf.add(x6, tf.reshape(this.globalPerceptron(x, pr.global), [N, hp, 1, wp, 1, C]));
     // [g, N*hp, wp, h, w, Cg]: group-major partitions, each an NHWC h x w image.
     const parts = tf.transpose(tf.reshape(x6, [N * hp, h, wp, w, g, Cg]), [4, 0, 2, 1, 3, 5]);
-    let y: tf.Tensor = tf.matMul(tf.reshape(parts, [g, M, h * w * Cg]) as tf.Tensor3D, pr.fc3);
-    if (pr.fc3Scale) y = tf.mul(y, pr.fc3Scale);
-    y = tf.add(y, pr.fc3Shift);
-    if (pr.local.length) y = tf.add(y, tf.reshape(this.localPerceptron(tf.reshape(parts, [g, M, h, w, Cg]), pr.local), [g, M, h * w * Og]));
+    // One 2-D matmul per group: tfjs-wasm's batched matmul is several times slower.
+    const groups = g === 1 ? [tf.reshape(parts, [M, h * w * Cg]) as tf.Tensor2D] : (tf.unstack(tf.reshape(parts, [g, M, h * w * Cg])) as tf.Tensor2D[]);
+    const outs = groups.map((a, j) => {
+      if (this.deploy) return tf.fused.matMul({ a, b: pr.fc3[j]!, bias: pr.fc3Shift[j]!, activation: relu ? 'relu' : 'linear' });
+      let y: tf.Tensor = tf.add(tf.mul(tf.matMul(a, pr.fc3[j]!), pr.fc3Scale![j]!), pr.fc3Shift[j]!);
+      if (pr.local.length) y = tf.add(y, tf.reshape(this.localPerceptron(tf.reshape(a, [M, h, w, Cg]) as tf.Tensor4D, j, pr.local), [M, h * w * Og]));
+      return relu ? tf.relu(y) : y;
+    });
+    const y = outs.length === 1 ? outs[0]! : tf.stack(outs);
     // Back from [g, N*hp, wp, h, w, Og] to [N, H, W, O] with o = j*Og + og.
     const back = tf.transpose(tf.reshape(y, [g, N * hp, wp, h, w, Og]), [1, 3, 2, 4, 0, 5]);
     return tf.reshape(back, [N, H, W, O]);
@@ -141,14 +155,10 @@ export class RepMLP extends Module {
     return tf.add(tf.matMul(v as tf.Tensor2D, gp.w2), gp.b2) as tf.Tensor2D;
   }
 
-  /** Each k x k branch (conv + BN) per group on each partition alone; zero padding at its borders. */
-  private localPerceptron(parts: tf.Tensor, branches: LocalBranch[]): tf.Tensor {
-    const groups = tf.unstack(parts) as tf.Tensor4D[];
-    const outs = groups.map((xj, j) => {
-      const terms = branches.map((b) => tf.add(tf.mul(tf.conv2d(xj, b.filters[j]!, 1, Math.floor(b.k / 2)), b.scales[j]!), b.shifts[j]!));
-      return terms.length === 1 ? terms[0]! : tf.addN(terms);
-    });
-    return tf.stack(outs);
+  /** Group j's k x k branches (conv + BN) on each partition alone: zero padding at its borders. */
+  private localPerceptron(xj: tf.Tensor4D, j: number, branches: LocalBranch[]): tf.Tensor {
+    const terms = branches.map((b) => tf.add(tf.mul(tf.conv2d(xj, b.filters[j]!, 1, Math.floor(b.k / 2)), b.scales[j]!), b.shifts[j]!));
+    return terms.length === 1 ? terms[0]! : tf.addN(terms);
   }
 
   /** Standalone use: x NCHW [N, C, H, W] -> NCHW [N, O, H, W]. */

@@ -36,7 +36,7 @@ abstract class ResidualBlock extends Module {
 
   call(x: tf.Tensor4D): tf.Tensor4D {
     let y = x;
-    for (const m of this.body) y = m instanceof RepMLP ? tf.relu(m.call(y)) : m.call(y);
+    for (const m of this.body) y = m instanceof RepMLP ? m.call(y, true) : m.call(y);
     return tf.relu(tf.add(y, this.shortcut ? this.shortcut.call(x) : x));
   }
 }
