@@ -15,6 +15,7 @@ import { convertTrainingStateDict, equivalentFc1Fc3, ReparamError, type BlockHin
 import { readNpy, npyToFloat32 } from '../src/io/npy.js';
 import { buildModel, initBackend, loadStateDict, predictLogits, RepMLP, tf } from '../src/model/index.js';
 import { parseConfig } from '../src/model/config.js';
+import { assertSameStateDict, relErr } from './reparam-helpers.js';
 
 const DIR = path.join(FIXTURES, 'reparam');
 
@@ -28,35 +29,6 @@ interface Case {
 }
 const manifest = JSON.parse(readFileSync(path.join(DIR, 'manifest.json'), 'utf8')) as { cases: Case[] };
 const file = (c: Case, suffix: string) => path.join(DIR, `${c.name}.${suffix}`);
-
-/** max|a-b| / max|ref|: the brief's measure for tensors and logits. */
-export function relErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  assert.equal(got.length, ref.length);
-  let d = 0, m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d = Math.max(d, Math.abs(got[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  return m === 0 ? d : d / m;
-}
-
-export function assertSameStateDict(got: StateDict, ref: StateDict, tol: number, where: string): number {
-  assert.deepEqual([...got.keys()], [...ref.keys()], `${where}: keys and order`);
-  let worst = 0;
-  for (const [k, r] of ref) {
-    const t = got.get(k)!;
-    assert.equal(t.dtype, r.dtype, `${where}: ${k} dtype`);
-    assert.deepEqual(t.shape, r.shape, `${where}: ${k} shape`);
-    if (r.dtype === 'int64') {
-      assert.deepEqual(t.typedArray(), r.typedArray(), `${where}: ${k}`);
-      continue;
-    }
-    const e = relErr(t.toFloat64(), r.toFloat64());
-    assert.ok(e <= tol, `${where}: ${k} relative error ${e} > ${tol}`);
-    worst = Math.max(worst, e);
-  }
-  return worst;
-}
 
 const hasHint = (h: BlockHint) => Object.keys(h).length > 0;
 

@@ -14,6 +14,7 @@ input and output channel counts: exact only when C == O (architecture.md "Known 
     sys.path.insert(0, 'tools'); from reparam_ref import exact_model_convert
     deploy = exact_model_convert(train_model)          # a converted deep copy
     /usr/bin/python3 tools/reparam_ref.py --selftest   # identity vs scatter, C != O defect
+    /usr/bin/python3 tools/reparam_ref.py convert TRAIN.pth OUT.pth ARCH [identity|scatter|release]
 """
 import copy
 import sys
@@ -198,7 +199,34 @@ def _selftest():
     return 0 if ok else 1
 
 
+def convert_file(train_path, out_path, arch, method='scatter'):
+    """Loads a training checkpoint into RepMLPResNet(arch) (preset name or config JSON),
+    converts it exactly and saves the deploy state dict (torch zip format)."""
+    import json
+    import time
+    from repmlp_ref import build_model
+    cfg = arch
+    if arch.endswith('.json'):
+        with open(arch) as f:
+            cfg = json.load(f)
+    t0 = time.time()
+    model = build_model(cfg)
+    sd = torch.load(train_path, map_location='cpu')
+    if 'state_dict' in sd:
+        sd = sd['state_dict']
+    model.load_state_dict({k[len('module.'):] if k.startswith('module.') else k: v for k, v in sd.items()})
+    t1 = time.time()
+    deploy = model_convert(model, method)
+    t2 = time.time()
+    torch.save(deploy.state_dict(), out_path)
+    print(f'load {t1 - t0:.2f} s, convert ({method}) {t2 - t1:.2f} s, save {time.time() - t2:.2f} s')
+
+
 if __name__ == '__main__':
     if '--selftest' in sys.argv:
         sys.exit(_selftest())
+    if len(sys.argv) >= 5 and sys.argv[1] == 'convert':
+        # reparam_ref.py convert TRAIN.pth OUT.pth ARCH [identity|scatter|release]
+        convert_file(sys.argv[2], sys.argv[3], sys.argv[4], *(sys.argv[5:6]))
+        sys.exit(0)
     print(__doc__)
