@@ -94,8 +94,11 @@ export class RepMLPResNet extends Module {
   forward(x: tf.Tensor4D): tf.Tensor2D {
     const { img_H, img_W, in_channels } = this.config;
     const [, c, hh, ww] = x.shape;
-    if (c !== in_channels || hh !== img_H || ww !== img_W) {
-      throw new ShapeError(`input shape [${x.shape.join(', ')}] does not match the model: expected [N, ${in_channels}, ${img_H}, ${img_W}]`);
+    // Only RepMLP blocks fix the image size; a plain (base) network takes any multiple of 32.
+    const fixed = this.config.block_type !== 'base';
+    if (c !== in_channels || (fixed ? hh !== img_H || ww !== img_W : hh % 32 !== 0 || ww % 32 !== 0)) {
+      const want = fixed ? `[N, ${in_channels}, ${img_H}, ${img_W}]` : `[N, ${in_channels}, H, W] with H, W multiples of 32`;
+      throw new ShapeError(`input shape [${x.shape.join(', ')}] does not match the model: expected ${want}`);
     }
     return tf.tidy(() => this.callNhwc(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D));
   }

@@ -40,12 +40,12 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 export function compareStateDict(entries: readonly Entry[], sd: StateDict): StateDictReport {
   const want = new Map(entries.map((e) => [e.name, e]));
   const missingKeys = entries.filter((e) => !sd.has(e.name) && !e.name.endsWith('num_batches_tracked')).map((e) => e.name);
-  const unexpectedKeys: string[] = [];
+  const unexpectedKeys = [...sd.keys()].filter((k) => !want.has(k));
+  // Model order, as PyTorch visits modules.
   const sizeMismatches: SizeMismatch[] = [];
-  for (const [key, t] of sd) {
-    const e = want.get(key);
-    if (!e) unexpectedKeys.push(key);
-    else if (!sameShape(e.shape, t.shape)) sizeMismatches.push({ key, checkpoint: t.shape, model: e.shape });
+  for (const e of entries) {
+    const t = sd.get(e.name);
+    if (t && !sameShape(e.shape, t.shape)) sizeMismatches.push({ key: e.name, checkpoint: t.shape, model: e.shape });
   }
   return { missingKeys, unexpectedKeys, sizeMismatches };
 }
