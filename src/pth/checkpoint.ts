@@ -7,8 +7,11 @@ import { type ByteSource, FileSource, MemorySource } from './source.js';
 import { ZipReader, isZip } from './zip.js';
 import { PickleError, storageDType, unpickle } from './pickle.js';
 import { readLegacy } from './legacy.js';
-import { isSafetensors, readSafetensors } from './safetensors.js';
+import { readSafetensors } from './safetensors.js';
 import { detectPrefix, findStateDict, stripPrefix, toStateDict } from './statedict.js';
+
+const PICKLE_PROTO = 0x80;
+const OPEN_BRACE = 0x7b;
 
 export class CheckpointError extends RepmlpError {
   override name = 'CheckpointError';
@@ -45,7 +48,14 @@ export function readCheckpointSync(src: string | Uint8Array): Checkpoint {
   if (source.size === 0) throw new CheckpointError(`${source.name}: file is empty`);
   const head = source.read(0, Math.min(16, source.size));
   if (isZip(head)) return { format: 'zip', root: readZip(source) };
-  if (isSafetensors(source)) return { format: 'safetensors', root: readSafetensors(source) };
+  // A legacy file is a stream of protocol-2 pickles (0x80 0x02 first); safetensors has a
+  // '{' after its 8-byte length. Sniffed by shape only, so the reader itself reports a
+  // lying length instead of the legacy reader failing on it.
+  if (head[0] !== PICKLE_PROTO && head.length > 8 && head[8] === OPEN_BRACE) return { format: 'safetensors', root: readSafetensors(source) };
+  if (head[0] !== PICKLE_PROTO) {
+    const hex = [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw new CheckpointError(`${source.name}: not a checkpoint: neither a torch zip (PK\\x03\\x04), a legacy torch file (pickle, 0x80 0x02) nor safetensors (length + '{'); it starts with ${hex}`);
+  }
   return { format: 'legacy', root: readLegacy(source) };
 }
 
@@ -81,10 +91,13 @@ function readZip(src: ByteSource): PyValue {
     if (kind !== 'storage' || typeof key !== 'string' || typeof numel !== 'bigint') {
       throw new PickleError(`${where}: malformed storage id (expected ('storage', type, key, location, numel))`);
     }
-    const cached = storages.get(key);
-    if (cached) return cached;
     const dt = storageDType(type, where);
     const dtype = dt === 'untyped' ? 'uint8' : dt;
+    const cached = storages.get(key);
+    if (cached) {
+      if (cached.dtype !== dtype) throw new CheckpointError(`${src.name}: storage ${key} is used as both ${cached.dtype} and ${dtype}`);
+      return cached;
+    }
     const record = `${top}data/${key}`;
     const entry = zip.entry(record);
     const bytes = BigInt(dtypeInfo(dtype).itemSize) * numel;

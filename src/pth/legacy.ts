@@ -84,12 +84,16 @@ function checkSysInfo(v: PyValue, file: string): void {
 function loadStorage(pid: PyValue, roots: Map<string, RootStorage>, views: Map<string, Storage>, src: ByteSource): Storage {
   const items = pid instanceof PyTuple ? pid.items : [];
   const [kind, type, key, location, numel, view] = items;
-  if (kind !== 'storage' || typeof key !== 'string' || typeof numel !== 'bigint' || numel < 0n || numel > BigInt(src.size)) {
-    throw new PickleError(`${src.name}: malformed legacy storage id`);
+  if (kind !== 'storage' || typeof key !== 'string' || typeof numel !== 'bigint' || numel < 0n) {
+    throw new PickleError(`${src.name}: malformed legacy storage id (expected ('storage', type, key, location, numel, view))`);
   }
   const dt = storageDType(type, `${src.name}: storage ${key}`);
   const dtype: DType = dt === 'untyped' ? 'uint8' : dt;
+  // Refused before anything of that size exists: the bytes must be in the file.
+  if (numel * BigInt(dtypeInfo(dtype).itemSize) > BigInt(src.size)) throw new LegacyError(`${src.name}: storage ${key}: ${numel} elements cannot fit in a file of ${src.size} bytes`);
   let root = roots.get(key);
+  if (root && root.dtype !== dtype) throw new LegacyError(`${src.name}: storage ${key} is used as both ${root.dtype} and ${dtype}`);
+  if (root && root.numel !== Number(numel)) throw new LegacyError(`${src.name}: storage ${key} is named with ${root.numel} and with ${numel} elements`);
   if (!root) {
     const r: RootStorage = { dtype, numel: Number(numel), storage: undefined as unknown as Storage };
     r.storage = new Storage(dtype, r.numel, () => src.read(r.dataOffset!, r.numel * dtypeInfo(dtype).itemSize), key, typeof location === 'string' ? location : 'cpu');

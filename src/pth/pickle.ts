@@ -222,8 +222,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   const memo = new Map<number, Value>();
   let pos = opts.start ?? 0;
 
+  /** Where the opcode being run starts: errors name the opcode and its offset. */
+  let at = opts.start ?? 0;
   const fail = (msg: string): never => {
-    throw new PickleError(`${where}: ${msg} (at byte ${pos})`);
+    const op = bytes[at];
+    throw new PickleError(`${where}: ${msg} (${op !== undefined && OP_NAME.has(op) ? `${OP_NAME.get(op)} ` : ''}at byte ${at})`);
   };
   const need = (n: number): void => {
     if (pos + n > bytes.length) throw new PickleTruncatedError(`${where}: truncated: ${n} more bytes needed at byte ${pos}, ${bytes.length - pos} left`);
@@ -284,7 +287,13 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   const callValue = (f: Value, args: Value, opName: string): Value => {
     if (!(f instanceof Callable)) return fail(`${opName} on ${describe(f)}, which is not callable`);
     if (!(args instanceof PyTuple)) return fail(`${opName} arguments must be a tuple, got ${describe(args)}`);
-    return f.call(args.items as Value[]);
+    try {
+      return f.call(args.items as Value[]);
+    } catch (e) {
+      // An allowed global refusing its arguments: say where in which file.
+      if (e instanceof RepmlpError && !(e instanceof PickleTruncatedError) && !e.message.startsWith(`${where}: `)) fail(e.message);
+      throw e;
+    }
   };
   const memoGet = (i: number): Value => {
     const v = memo.get(i);
@@ -306,7 +315,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   };
 
   for (;;) {
-    const at = pos;
+    at = pos;
     const op = u8();
     switch (op) {
       case OP.PROTO: {
@@ -404,8 +413,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
       case OP.LONG_BINPUT: memo.set(u32(), top()); break;
       case OP.MEMOIZE: memo.set(memo.size, top()); break;
       default:
-        pos = at;
-        fail(`unsupported or forbidden opcode 0x${op.toString(16).padStart(2, '0')}${OP_NAME.has(op) ? ` (${OP_NAME.get(op)})` : ''}`);
+        fail(`unsupported or forbidden opcode 0x${op.toString(16).padStart(2, '0')}`);
     }
   }
 }

@@ -60,8 +60,9 @@ export class FileSource implements ByteSource {
   }
   read(offset: number, length: number): Uint8Array {
     checkRange(this, offset, length);
-    // A fresh buffer per read: 8-byte aligned, so typed-array views need no copy.
-    const buf = new Uint8Array(new ArrayBuffer(length));
+    // A fresh buffer per read, 8-byte aligned (Node aligns its pool slices to 8), so
+    // typed-array views need no copy; not zero-filled, since it is overwritten at once.
+    const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.fd, buf, done, Math.min(length - done, 1 << 30), offset + done);

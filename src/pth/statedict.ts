@@ -29,6 +29,8 @@ function isStateDict(v: PyValue): v is PyDict {
 export function findStateDict(root: PyValue): { path: string[]; dict: PyDict } {
   if (isStateDict(root)) return { path: [], dict: root };
   let level: { path: string[]; dict: PyDict }[] = root instanceof PyDict ? [{ path: [], dict: root }] : [];
+  // A hostile pickle can share one dict under many keys (memo references): visit each once.
+  const seen = new Set<PyDict>(root instanceof PyDict ? [root] : []);
   for (let depth = 0; depth < 4 && level.length; depth++) {
     const next: typeof level = [];
     for (const { path, dict } of level) {
@@ -36,7 +38,10 @@ export function findStateDict(root: PyValue): { path: string[]; dict: PyDict } {
       for (const k of keys) {
         const v = dict.map.get(k)!;
         if (isStateDict(v)) return { path: [...path, k], dict: v };
-        if (v instanceof PyDict) next.push({ path: [...path, k], dict: v });
+        if (v instanceof PyDict && !seen.has(v)) {
+          seen.add(v);
+          next.push({ path: [...path, k], dict: v });
+        }
       }
     }
     level = next;

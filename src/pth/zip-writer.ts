@@ -39,6 +39,8 @@ const LOCAL_HEADER_SIZE = 30;
 const U32_MAX = 0xffffffff;
 const U16_MAX = 0xffff;
 export const DATA_ALIGNMENT = 64;
+/** Bytes between background datasync calls. */
+const FLUSH_EVERY = 64 << 20;
 
 export interface ZipWriterOptions {
   /** 'always' writes zip64 fields and end records even for small files (for tests). */
@@ -58,6 +60,10 @@ export class ZipWriter {
   private readonly names = new Set<string>();
   private finished = false;
   private readonly always: boolean;
+  private inFlight: Promise<void> = Promise.resolve();
+  private written = 0;
+  private flushedAt = 0;
+  private readonly flushes: Promise<unknown>[] = [];
 
   constructor(private readonly fh: FileHandle, opts: ZipWriterOptions = {}) {
     this.always = opts.zip64 === 'always';
@@ -98,10 +104,26 @@ export class ZipWriter {
     for (let i = 0; i < pad; i++) header.u8(0x5a); // 'Z', as torch pads
     const h = header.result();
     this.entries.push({ name: nameBytes, crc, size, offset: this.pos });
-    await this.write(h);
+    this.pos += h.byteLength + size;
+    // Pipelined: this record is written while the caller reads and checksums the next
+    // one (at most one record in flight, so memory stays bounded).
+    await this.inFlight;
+    this.inFlight = this.writeRecord(h, chunks, onChunk);
+    this.inFlight.catch(() => undefined); // handled where awaited (next add or finish)
+  }
+
+  private async writeRecord(header: Uint8Array, chunks: readonly Uint8Array[], onChunk?: (bytes: number) => void): Promise<void> {
+    await writeAll(this.fh, header);
     for (const c of chunks) {
-      await this.write(c);
+      await writeAll(this.fh, c);
+      this.written += c.byteLength;
       onChunk?.(c.byteLength);
+    }
+    // Start flushing to disk in the background as we go, so the final fsync of the
+    // atomic write has little left to wait for.
+    if (this.written - this.flushedAt >= FLUSH_EVERY) {
+      this.flushedAt = this.written;
+      this.flushes.push(this.fh.datasync().catch(() => undefined));
     }
   }
 
@@ -109,6 +131,7 @@ export class ZipWriter {
   async finish(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
+    await this.inFlight;
     const cdStart = this.pos;
     const cd = new ByteWriter();
     for (const e of this.entries) this.central(cd, e);
@@ -126,7 +149,10 @@ export class ZipWriter {
       .u32(needZip64 && (this.always || cdSize >= U32_MAX) ? U32_MAX : cdSize)
       .u32(needZip64 && (this.always || cdStart >= U32_MAX) ? U32_MAX : cdStart)
       .u16(0);
-    await this.write(cd.result());
+    const tail = cd.result();
+    await writeAll(this.fh, tail);
+    this.pos += tail.byteLength;
+    await Promise.all(this.flushes);
   }
 
   private central(cd: ByteWriter, e: CentralEntry): void {
@@ -145,8 +171,4 @@ export class ZipWriter {
     }
   }
 
-  private async write(b: Uint8Array): Promise<void> {
-    await writeAll(this.fh, b);
-    this.pos += b.byteLength;
-  }
 }
