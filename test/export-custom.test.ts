@@ -167,3 +167,26 @@ test('repmlp export: errors are one line and leave nothing behind', async (t) =>
   assert.match(r.stderr, /--opset 99: supported opsets are 11\.\.23/);
   assert.deepEqual(readdirSync(tmp.dir), []);
 });
+
+test('bottleneck blocks, a single-partition RepMLP (no global perceptron), fc3 groups 2: exports agree with the TF.js model', async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const { parseConfig } = await import('../src/model/config.js');
+  const { deployKeyShapes } = await import('../src/export/graph.js');
+  const { Tensor } = await import('../src/tensor.js');
+  const { exportDeploy } = await import('../src/export/pipeline.js');
+  const cfg = parseConfig({
+    num_blocks: [1, 2, 2, 1], num_classes: 5, block_type: 'bottleneck', img_H: 64, img_W: 128, h: 4, w: 8,
+    reparam_conv_k: [1, 3], fc1_fc2_reduction: 1, fc3_groups: 2, widths: [16, 32, 64, 128], stem_width: 8,
+  });
+  let s = 12345;
+  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);
+  const sd = new Map();
+  for (const [k, shape] of deployKeyShapes(cfg)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const fanIn = shape.length > 1 ? n / shape[0]! : 1;
+    sd.set(k, Tensor.fromArray(Float32Array.from({ length: n }, () => rnd() * (shape.length > 1 ? 3.4 / Math.sqrt(fanIn) : 0.2)), shape));
+  }
+  const r = await exportDeploy(cfg, sd, { onnx: path.join(tmp.dir, 'b.onnx'), tfjs: path.join(tmp.dir, 'b-tfjs') });
+  assert.ok(r.check!.onnx!.rel <= TOL && r.check!.tfjs!.rel <= TOL, JSON.stringify(r.check));
+});
