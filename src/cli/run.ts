@@ -42,6 +42,28 @@ async function runCheckpoint(file: string, x: { data: Float32Array; shape: [numb
   }
 }
 
+/** An exported model: .onnx by onnxruntime-node, model.json by stock tf.loadGraphModel (NHWC inside; NCHW in and out here). */
+async function runExported(kind: 'onnx' | 'tfjs', file: string, x: { data: Float32Array; shape: [number, number, number, number] }, backend: string | undefined): Promise<{ logits: Float32Array; classes: number; info: Record<string, unknown> }> {
+  if (kind === 'onnx') {
+    const { runOnnx } = await import('../export/onnx_runtime.js');
+    const out = await runOnnx(file, x.data, x.shape);
+    if (out.shape.length !== 2 || out.shape[0] !== x.shape[0]) throw new RunError(`${file}: output has shape [${out.shape}], expected [${x.shape[0]}, classes]`);
+    return { logits: out.data, classes: out.shape[1]!, info: { arch: null, mode: 'deploy', backend: 'onnxruntime' } };
+  }
+  const m = await import('../model/backend.js');
+  if (backend !== undefined && !m.isBackendName(backend)) throw new UsageError(`--backend ${backend}: expected one of ${m.BACKENDS.join(', ')}`);
+  const used = await m.initBackend(backend as 'wasm' | 'cpu' | 'tensorflow' | undefined);
+  const { loadTfjsGraph, runTfjsGraph } = await import('../export/tfjs_runtime.js');
+  const model = await loadTfjsGraph(file);
+  try {
+    const out = await runTfjsGraph(model, x.data, x.shape);
+    if (out.shape.length !== 2 || out.shape[0] !== x.shape[0]) throw new RunError(`${file}: output has shape [${out.shape}], expected [${x.shape[0]}, classes]`);
+    return { logits: out.data, classes: out.shape[1]!, info: { arch: null, mode: 'deploy', backend: `tf.loadGraphModel on ${used}` } };
+  } finally {
+    model.dispose();
+  }
+}
+
 export const command: Command = {
   name: 'run',
   summary: 'forward pass of a checkpoint (TensorFlow.js), .onnx or model.json on an .npy batch',
@@ -62,10 +84,10 @@ export const command: Command = {
     if (!output) throw new UsageError('run: --output Y.npy is required');
     const x = await readInput(input);
     const kind = modelKind(file);
-    // Branch point: the export helper plugs the ONNX Runtime and TF.js graph runners in here.
-    if (kind !== 'checkpoint') throw new RunError(`${file}: running ${kind === 'onnx' ? 'ONNX' : 'TF.js model.json'} files is not supported yet`);
     const t0 = performance.now();
-    const r = await runCheckpoint(file, x, str(ctx.values, 'arch'), str(ctx.values, 'backend'));
+    const r = kind === 'checkpoint'
+      ? await runCheckpoint(file, x, str(ctx.values, 'arch'), str(ctx.values, 'backend'))
+      : await runExported(kind, file, x, str(ctx.values, 'backend'));
     const ms = performance.now() - t0;
     await writeNpy(output, { shape: [x.shape[0], r.classes], data: r.logits });
     if (ctx.json) process.stdout.write(JSON.stringify({ model: file, kind, input, output, shape: [x.shape[0], r.classes], ...r.info, ms: Math.round(ms) }) + '\n');
