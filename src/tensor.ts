@@ -153,7 +153,7 @@ export class Tensor {
   typedArray(): TypedArray {
     const info = dtypeInfo(this.dtype);
     let bytes = this.contiguousBytes();
-    if (bytes.byteOffset % info.itemSize !== 0) bytes = bytes.slice();
+    if (bytes.byteOffset % info.itemSize !== 0) bytes = new Uint8Array(bytes); // a copy (Buffer#slice would not copy)
     return new info.array(bytes.buffer, bytes.byteOffset, bytes.byteLength / info.itemSize);
   }
 

@@ -360,9 +360,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
       case OP.SHORT_BINUNICODE: push(text(u8())); break;
       case OP.BINUNICODE: push(text(u32())); break;
       case OP.BINUNICODE8: push(text(u64())); break;
-      case OP.SHORT_BINBYTES: push(take(u8()).slice()); break;
-      case OP.BINBYTES: push(take(u32()).slice()); break;
-      case OP.BINBYTES8: push(take(u64()).slice()); break;
+      case OP.SHORT_BINBYTES: push(new Uint8Array(take(u8()))); break;
+      case OP.BINBYTES: push(new Uint8Array(take(u32()))); break;
+      case OP.BINBYTES8: push(new Uint8Array(take(u64()))); break;
       case OP.EMPTY_LIST: push([]); break;
       case OP.EMPTY_TUPLE: push(new PyTuple([])); break;
       case OP.EMPTY_DICT: push(new PyDict()); break;

@@ -57,7 +57,8 @@ interface HeaderEntry {
 export function readSafetensors(src: ByteSource): PyDict {
   const where = src.name;
   if (src.size < LENGTH_BYTES) throw new SafetensorsError(`${where}: file of ${src.size} bytes is too short for a safetensors header`);
-  const n = new DataView(src.read(0, LENGTH_BYTES).slice().buffer).getBigUint64(0, true);
+  const head = src.read(0, LENGTH_BYTES);
+  const n = new DataView(head.buffer, head.byteOffset, LENGTH_BYTES).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_SIZE)) throw new SafetensorsError(`${where}: header length ${n} exceeds the limit of ${MAX_HEADER_SIZE} bytes`);
   const headerLen = Number(n);
   if (LENGTH_BYTES + headerLen > src.size) throw new SafetensorsError(`${where}: header length ${headerLen} runs past the end of the file (${src.size} bytes)`);

@@ -20,7 +20,10 @@ export interface ByteSource {
 
 export class MemorySource implements ByteSource {
   readonly size: number;
-  constructor(private readonly bytes: Uint8Array, readonly name = '<bytes>') {
+  private readonly bytes: Uint8Array;
+  constructor(bytes: Uint8Array, readonly name = '<bytes>') {
+    // A Buffer (readFileSync's) is viewed as a plain Uint8Array: Buffer#slice shares memory.
+    this.bytes = Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
     this.size = bytes.byteLength;
   }
   read(offset: number, length: number): Uint8Array {
@@ -62,7 +65,9 @@ export class FileSource implements ByteSource {
     checkRange(this, offset, length);
     // A fresh buffer per read, 8-byte aligned (Node aligns its pool slices to 8), so
     // typed-array views need no copy; not zero-filled, since it is overwritten at once.
-    const buf = Buffer.allocUnsafe(length);
+    const pooled = Buffer.allocUnsafe(length);
+    // A plain Uint8Array over it: Buffer's slice() does not copy, which callers expect.
+    const buf = new Uint8Array(pooled.buffer, pooled.byteOffset, length);
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.fd, buf, done, Math.min(length - done, 1 << 30), offset + done);
