@@ -1,14 +1,136 @@
-import type { Command } from './command.js';
+/**
+ * `repmlp verify IN`: the training-time model and its conversion (and, where asked,
+ * exported files) run on the same seeded random batch; the largest absolute and relative
+ * differences of the logits against the training model's are printed, and the exit status
+ * is 1 when any relative difference exceeds --tolerance (shared/spec/cli.md).
+ * Relative difference: max|a - ref| / max|ref|.
+ */
+import { performance } from 'node:perf_hooks';
+import { type Command, type OptionValues, int, printJson, str } from './command.js';
 import { UsageError } from '../errors.js';
+import { loadStateDictFile, type StateDict } from '../pth/index.js';
+import { convertTrainingStateDict, ReparamError } from '../reparam/index.js';
+import { hintFromFlags } from './convert.js';
+import type { RepMLPResNetConfig } from '../model/config.js';
+
+/** One model whose logits are compared with the training model's. */
+export interface Candidate {
+  name: string;
+  run(input: Float32Array, shape: [number, number, number, number]): Promise<Float32Array>;
+}
+
+export interface VerifyContext {
+  values: OptionValues;
+  config: RepMLPResNetConfig;
+  /** The converted (deploy) state dict. */
+  converted: StateDict;
+}
+
+/**
+ * The models checked against the training model. Exporters add theirs here
+ * (`--onnx FILE`, `--tfjs DIR`): each is one more Candidate on the same batch.
+ */
+async function candidates(ctx: VerifyContext): Promise<Candidate[]> {
+  const { buildModel, loadStateDict, predictLogits } = await import('../model/index.js');
+  const deploy = buildModel(ctx.config, { deploy: true, init: false });
+  loadStateDict(deploy, ctx.converted, { where: 'converted' });
+  return [{ name: 'converted (TF.js)', run: (x, shape) => predictLogits(deploy, x, shape) }];
+}
+
+/** A seeded N(0, 1) batch (mulberry32 + Box-Muller): the same numbers on every run. */
+export function randomBatch(n: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  const u = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+  return out;
+}
+
+export function differences(got: Float32Array, ref: Float32Array): { maxAbsDiff: number; maxRelDiff: number } {
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < ref.length; i++) {
+    d = Math.max(d, Math.abs(got[i]! - ref[i]!));
+    m = Math.max(m, Math.abs(ref[i]!));
+  }
+  // NaN anywhere must fail, not compare as "not above".
+  if (got.some(Number.isNaN) || ref.some(Number.isNaN)) return { maxAbsDiff: NaN, maxRelDiff: NaN };
+  return { maxAbsDiff: d, maxRelDiff: m === 0 ? d : d / m };
+}
+
+function tolerance(values: OptionValues): number {
+  const t = str(values, 'tolerance');
+  if (t === undefined) return 1e-4;
+  const v = Number(t);
+  if (!Number.isFinite(v) || v <= 0) throw new UsageError(`--tolerance ${t}: expected a positive number, e.g. 1e-4`);
+  return v;
+}
 
 export const command: Command = {
   name: 'verify',
-  summary: 'not implemented yet',
-  usage: 'repmlp verify',
-  example: 'repmlp verify',
-  options: {},
-  positionals: [0, Infinity],
-  async run() {
-    throw new UsageError('verify: not implemented yet');
+  summary: 'run the training-time and the converted model on one random batch and compare logits',
+  usage: 'repmlp verify IN [--arch ARCH] [--tolerance 1e-4] [--batch N] [--seed S] [--json]',
+  example: 'repmlp verify RepMLP-Res50-light-224_train.pth --batch 2',
+  options: {
+    arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected from the keys)' },
+    tolerance: { type: 'string', help: 'T  largest relative difference allowed (default 1e-4)' },
+    batch: { type: 'string', help: 'N  images in the random batch (default 2)' },
+    seed: { type: 'string', help: 'S  seed of the random batch (default 0)' },
+    'fc3-groups': { type: 'string', help: 'G  as for convert' },
+    partition: { type: 'string', help: 'HxW  as for convert' },
+  },
+  positionals: [1, 1],
+  async run({ positionals, values, json }) {
+    const inPath = positionals[0]!;
+    const tol = tolerance(values);
+    const batch = int(values, 'batch', 2)!;
+    const seedText = str(values, 'seed') ?? '0';
+    if (!/^\d+$/.test(seedText)) throw new UsageError(`--seed ${seedText}: expected a non-negative integer`);
+    const seed = Number(seedText);
+    const arch = str(values, 'arch');
+    const hint = hintFromFlags(values);
+    const t0 = performance.now();
+    const { stateDict } = await loadStateDictFile(inPath);
+    const conv = convertTrainingStateDict(stateDict, { where: inPath, ...(arch !== undefined ? { arch } : {}), ...(hint ? { hint } : {}) });
+    if (!conv.arch) throw new ReparamError(`${inPath}: not a RepMLP-ResNet the toolkit can run (architecture not recognized); give --arch ARCH`);
+    const config = conv.arch.config;
+    const t1 = performance.now();
+
+    const { buildModel, initBackend, loadStateDict, predictLogits } = await import('../model/index.js');
+    const backend = await initBackend();
+    const train = buildModel(config, { deploy: false, init: false });
+    loadStateDict(train, stateDict, { where: inPath });
+    const shape: [number, number, number, number] = [batch, config.in_channels, config.img_H, config.img_W];
+    const x = randomBatch(shape.reduce((a, b) => a * b, 1), seed);
+    const ref = await predictLogits(train, x, shape);
+    const results = [];
+    for (const c of await candidates({ values, config, converted: conv.stateDict })) {
+      const got = await c.run(x, shape);
+      const d = differences(got, ref);
+      results.push({ name: c.name, ...d, ok: d.maxRelDiff <= tol });
+    }
+    const ok = results.every((r) => r.ok);
+    const seconds = (performance.now() - t0) / 1000;
+    if (json) {
+      printJson({
+        input: inPath, arch: conv.arch.name ?? 'custom', backend, batch, seed, tolerance: tol,
+        reference: 'training-time (TF.js)', results, ok, convertSeconds: (t1 - t0) / 1000, seconds,
+      });
+    } else {
+      const lines = [`verify ${inPath}: ${conv.arch.name ?? 'custom architecture'}, batch ${batch} (seed ${seed}), backend ${backend}`,
+        `  reference: training-time model, logits [${batch}, ${config.num_classes}], max |logit| ${Math.max(...ref.map(Math.abs)).toPrecision(4)}`];
+      for (const r of results) {
+        lines.push(`  ${r.name}: max abs diff ${r.maxAbsDiff.toExponential(2)}, max rel diff ${r.maxRelDiff.toExponential(2)} ${r.ok ? '<=' : '>'} ${tol}  ${r.ok ? 'OK' : 'FAIL'}`);
+      }
+      lines.push(`  ${ok ? 'equivalent' : 'NOT equivalent'} within relative ${tol} (${seconds.toFixed(1)} s)`);
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    return ok ? 0 : 1;
   },
 };
