@@ -6,8 +6,17 @@
 export class RepmlpError extends Error {
   override name = 'RepmlpError';
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // Messages quote names read from files (zip records, pickle strings): control
+    // characters are escaped so that a message is always one printable line.
+    super(oneLine(message), options);
   }
+}
+
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+/** Escapes control characters (a newline becomes \n): messages stay one line. */
+export function oneLine(s: string): string {
+  return s.replace(CONTROL, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
 /** A user-facing usage problem (bad flag, missing argument, unknown preset). */

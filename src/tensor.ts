@@ -6,6 +6,9 @@
 import { type DType, type TypedArray, dtypeInfo } from './dtype.js';
 import { RepmlpError } from './errors.js';
 
+/** The largest single array Node can allocate. */
+const MAX_BYTES = 2 ** 32;
+
 export class TensorError extends RepmlpError {
   override name = 'TensorError';
 }
@@ -121,6 +124,8 @@ export class Tensor {
     const item = dtypeInfo(this.dtype).itemSize;
     const src = this.storage.bytes();
     if (this.isContiguous()) return src.subarray(this.offset * item, (this.offset + this.numel) * item);
+    // A view (stride 0, say) may name far more elements than its storage holds.
+    if (this.numel * item > MAX_BYTES) throw new TensorError(`view [${this.shape}] of ${this.numel * item} bytes is too large to copy into one array`);
     const out = new Uint8Array(this.numel * item);
     let o = 0;
     this.forEachIndex((idx) => {

@@ -93,15 +93,33 @@ function rebuildTensor(args: Value[], name: string, dtypeOverride?: DType): Tens
     if (storage.byteLength % item) throw new PickleError(`${name}: storage of ${storage.byteLength} bytes cannot hold ${dtypeOverride}`);
     st = new Storage(dtypeOverride, storage.byteLength / item, () => storage.bytes(), storage.key, storage.device);
   }
+  const shape = intTuple(size ?? null, `${name} size`);
+  const strides = stride === undefined ? undefined : intTuple(stride, `${name} stride`);
+  checkView(shape, strides, name);
   let t: Tensor;
   try {
-    t = new Tensor(st, intTuple(size ?? null, `${name} size`), stride === undefined ? undefined : intTuple(stride, `${name} stride`), toInt(offset ?? null, `${name} offset`));
+    t = new Tensor(st, shape, strides, toInt(offset ?? null, `${name} offset`));
   } catch (e) {
     if (e instanceof TensorError) throw new PickleError(`${name}: ${e.message}`);
     throw e;
   }
   t.requiresGrad = requiresGrad === true;
   return t;
+}
+
+/**
+ * Products of dims checked exactly (BigInt): a hostile size such as [2^40, 2^40] with
+ * stride 0 must not pass as a small number, nor the furthest element overflow.
+ */
+function checkView(shape: number[], stride: number[] | undefined, name: string): void {
+  let numel = 1n;
+  let span = 0n;
+  shape.forEach((d, i) => {
+    numel *= BigInt(d);
+    if (stride && d > 0) span += BigInt(d - 1) * BigInt(stride[i] ?? 0);
+  });
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  if (numel > max || span > max) throw new PickleError(`${name}: size [${shape.join(', ')}] has ${numel} elements, more than any tensor can hold`);
 }
 
 function asTensor(v: Value, what: string): Tensor {

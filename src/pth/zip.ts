@@ -35,6 +35,11 @@ export interface ZipEntry {
   localHeaderOffset: number;
 }
 
+/** Record names come from the file: long ones are cut in messages. */
+function shown(name: string): string {
+  return name.length > 120 ? `${name.slice(0, 120)}...` : name;
+}
+
 export function isZip(head: Uint8Array): boolean {
   return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
 }
@@ -67,11 +72,11 @@ export class ZipReader {
   /** Where a record's data starts (after its local header), bounds-checked. */
   dataOffset(name: string): number {
     const e = this.entry(name);
-    if (e.localHeaderOffset + LOCAL_SIZE > this.src.size) throw new ZipError(`${this.src.name}: record ${name}: local header at ${e.localHeaderOffset} is past the end of the file`);
+    if (e.localHeaderOffset + LOCAL_SIZE > this.src.size) throw new ZipError(`${this.src.name}: record ${shown(name)}: local header at ${e.localHeaderOffset} is past the end of the file`);
     const dv = view(this.src.read(e.localHeaderOffset, LOCAL_SIZE));
-    if (dv.getUint32(0, true) !== SIG.local) throw new ZipError(`${this.src.name}: record ${name}: no local header at offset ${e.localHeaderOffset}`);
+    if (dv.getUint32(0, true) !== SIG.local) throw new ZipError(`${this.src.name}: record ${shown(name)}: no local header at offset ${e.localHeaderOffset}`);
     const start = e.localHeaderOffset + LOCAL_SIZE + dv.getUint16(26, true) + dv.getUint16(28, true);
-    if (start + e.size > this.src.size) throw new ZipError(`${this.src.name}: record ${name}: ${e.size} bytes at offset ${start} run past the end of the file (${this.src.size} bytes)`);
+    if (start + e.size > this.src.size) throw new ZipError(`${this.src.name}: record ${shown(name)}: ${e.size} bytes at offset ${start} run past the end of the file (${this.src.size} bytes)`);
     return start;
   }
 
@@ -83,9 +88,9 @@ export class ZipReader {
 
   entry(name: string): ZipEntry {
     const e = this.entries.get(name);
-    if (!e) throw new ZipError(`${this.src.name}: record ${name} is missing from the archive`);
-    if (e.method !== 0) throw new ZipError(`${this.src.name}: record ${name} is compressed (method ${e.method}); torch writes STORED records only`);
-    if (e.compressedSize !== e.size) throw new ZipError(`${this.src.name}: record ${name}: stored size ${e.compressedSize} differs from size ${e.size}`);
+    if (!e) throw new ZipError(`${this.src.name}: record ${shown(name)} is missing from the archive`);
+    if (e.method !== 0) throw new ZipError(`${this.src.name}: record ${shown(name)} is compressed (method ${e.method}); torch writes STORED records only`);
+    if (e.compressedSize !== e.size) throw new ZipError(`${this.src.name}: record ${shown(name)}: stored size ${e.compressedSize} differs from size ${e.size}`);
     return e;
   }
 }
@@ -155,7 +160,7 @@ function readCentralDirectory(src: ByteSource): ZipEntry[] {
       localHeaderOffset: dv.getUint32(p + 42, true),
     };
     applyZip64Extra(e, cd.subarray(p + CENTRAL_SIZE + nameLen, p + CENTRAL_SIZE + nameLen + extraLen), src.name);
-    if (e.localHeaderOffset + e.size > src.size) throw new ZipError(`${src.name}: record ${name}: ${e.size} bytes at offset ${e.localHeaderOffset} exceed the file (${src.size} bytes)`);
+    if (e.localHeaderOffset + e.size > src.size) throw new ZipError(`${src.name}: record ${shown(name)}: ${e.size} bytes at offset ${e.localHeaderOffset} exceed the file (${src.size} bytes)`);
     out.push(e);
     p = end;
   }
@@ -174,8 +179,8 @@ function applyZip64Extra(e: ZipEntry, extra: Uint8Array, file: string): void {
     if (id === ZIP64_EXTRA) {
       let r = q + 4;
       const next = (what: string): number => {
-        if (r + 8 > q + 4 + len) throw new ZipError(`${file}: record ${e.name}: zip64 extra field too short for ${what}`);
-        const v = u64(dv, r, `record ${e.name} ${what}`);
+        if (r + 8 > q + 4 + len) throw new ZipError(`${file}: record ${shown(e.name)}: zip64 extra field too short for ${what}`);
+        const v = u64(dv, r, `record ${shown(e.name)} ${what}`);
         r += 8;
         return v;
       };
@@ -186,5 +191,5 @@ function applyZip64Extra(e: ZipEntry, extra: Uint8Array, file: string): void {
     }
     q += 4 + len;
   }
-  throw new ZipError(`${file}: record ${e.name}: sizes need a zip64 extra field, none found`);
+  throw new ZipError(`${file}: record ${shown(e.name)}: sizes need a zip64 extra field, none found`);
 }
