@@ -87,3 +87,26 @@ test('full RepMLP-Res50-light-224 (torch-made, randomized BN): every tensor equa
     cleanup();
   }
 });
+
+test('float16 checkpoint: converted in float64, written back as float16, within half precision of the exact conversion', { skip: torchSkip() }, async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    runPython(['-c', `
+import sys, torch
+sys.path.insert(0, ${JSON.stringify(TOOLS)})
+from repmlp_ref import RepMLP, randomize
+from reparam_ref import exact_model_convert
+m = randomize(RepMLP(4, 6, 8, 12, 4, 6, (1, 3), 1, 2), 7).half()
+torch.save(m.state_dict(), ${JSON.stringify(path.join(dir, 'train16.pth'))})
+ref = exact_model_convert(m.float()).half()
+torch.save(ref.state_dict(), ${JSON.stringify(path.join(dir, 'ref16.pth'))})
+`]);
+    const { stateDict } = await loadStateDictFile(path.join(dir, 'train16.pth'));
+    const r = convertTrainingStateDict(stateDict, { where: 'train16.pth', hint: { h: 4, w: 6 } });
+    assert.equal(r.stateDict.get('fc3.weight')!.dtype, 'float16');
+    // One float16 rounding (2^-11 relative) on each side.
+    assertSameStateDict(r.stateDict, (await loadStateDictFile(path.join(dir, 'ref16.pth'))).stateDict, 1e-3, 'float16');
+  } finally {
+    cleanup();
+  }
+});
