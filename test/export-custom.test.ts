@@ -168,7 +168,7 @@ test('repmlp export: errors are one line and leave nothing behind', async (t) =>
   assert.deepEqual(readdirSync(tmp.dir), []);
 });
 
-test('bottleneck blocks, a single-partition RepMLP (no global perceptron), fc3 groups 2: exports agree with the TF.js model', async (t) => {
+for (const groups of [1, 2]) test(`bottleneck blocks, a single-partition RepMLP (no global perceptron), fc3 groups ${groups}: exports agree with the TF.js model`, async (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);
   const { parseConfig } = await import('../src/model/config.js');
@@ -177,7 +177,7 @@ test('bottleneck blocks, a single-partition RepMLP (no global perceptron), fc3 g
   const { exportDeploy } = await import('../src/export/pipeline.js');
   const cfg = parseConfig({
     num_blocks: [1, 2, 2, 1], num_classes: 5, block_type: 'bottleneck', img_H: 64, img_W: 128, h: 4, w: 8,
-    reparam_conv_k: [1, 3], fc1_fc2_reduction: 1, fc3_groups: 2, widths: [16, 32, 64, 128], stem_width: 8,
+    reparam_conv_k: [1, 3], fc1_fc2_reduction: 1, fc3_groups: groups, widths: [16, 32, 64, 128], stem_width: 8,
   });
   let s = 12345;
   const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5);

@@ -164,3 +164,30 @@ export function init(g: Graph, name: string): Initializer {
   if (!t) throw new Error(`internal: no initializer ${name}`);
   return t;
 }
+
+/**
+ * fc3 applied to a partition that is constant per channel: because fc3 is linear,
+ * fc3(x + v) = fc3(x) + S v, where S[(o,y,x), c'] sums fc3's weights over the h*w input
+ * positions of channel c' (within o's group). Writers use this to add the global
+ * perceptron's v after fc3 at partition resolution (one small grouped matmul, a
+ * same-shape Add) instead of broadcasting v over every pixel (a rank-6 broadcast Add,
+ * which onnxruntime and tfjs run without a fast path). Sums in float64.
+ * Returns `[O*h*w, C/groups]` (row-major).
+ */
+export function fc3ChannelSums(n: PartitionFcNode, g: Graph): Float32Array {
+  const W = init(g, n.weight);
+  const hw = n.h * n.w;
+  const rows = W.shape[0]!;
+  const cols = W.shape[1]!; // Cg * hw
+  const Cg = cols / hw;
+  const out = new Float32Array(rows * Cg);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < Cg; c++) {
+      let s = 0;
+      const base = r * cols + c * hw;
+      for (let k = 0; k < hw; k++) s += W.data[base + k]!;
+      out[r * Cg + c] = s;
+    }
+  }
+  return out;
+}

@@ -4,15 +4,15 @@
  * Shaped for onnxruntime's CPU kernels: every Conv is followed directly by its Relu (ORT
  * fuses the pair), fc3 is one grouped 1x1 Conv whose "spatial" axes are the partitions
  * (so each group is one GEMM over all hp*wp partitions of an image rather than a GEMV
- * per partition), and the global perceptron's addend is applied after the partitioning
- * transpose, which keeps a RepMLP to two rank-6 Transposes.
+ * per partition); a RepMLP costs two rank-6 Transposes. The global perceptron's
+ * addend joins after fc3, at partition resolution (see fc3ChannelSums).
  */
 import { basename } from 'node:path';
 import { RepmlpError } from '../errors.js';
 import { dtypeInfo } from '../dtype.js';
 import { writeBytesAtomic, writeFileAtomic } from '../io/atomic.js';
 import { MAX_MESSAGE_BYTES, Message } from './protobuf.js';
-import { type Graph, type IrNode, init, mapShape, vectorSize } from './ir.js';
+import { type Graph, type IrNode, fc3ChannelSums, init, mapShape, vectorSize } from './ir.js';
 import { ChunkSink } from './sink.js';
 
 export class OnnxExportError extends RepmlpError {
@@ -188,15 +188,19 @@ class Lowering {
     const p = n.name;
     let x = this.reshape(`${p}/split`, n.input, [-1, C, hp, h, wp, w]);
     x = this.emit('Transpose', `${p}/gather`, [x], `${p}/gather`, { perm: [0, 1, 3, 5, 2, 4] });
-    if (n.addend) {
-      if (vectorSize(this.g, n.addend) !== C * hp * wp) throw new OnnxExportError(`internal: ${n.addend} does not match ${p}`);
-      const v = this.reshape(`${p}/addend`, n.addend, [-1, C, 1, 1, hp, wp]);
-      x = this.emit('Add', `${p}/global_add`, [x, v], `${p}/global_add`);
-    }
     x = this.reshape(`${p}/vectors`, x, [-1, C * h * w, hp, wp]);
-    x = this.emit('Conv', `${p}/conv`, [x, this.weight(n.weight), this.weight(n.bias)], `${p}/fc`, {
-      dilations: [1, 1], group: n.groups, kernel_shape: [1, 1], pads: [0, 0, 0, 0], strides: [1, 1],
-    });
+    const conv1x1 = { dilations: [1, 1], group: n.groups, kernel_shape: [1, 1], pads: [0, 0, 0, 0], strides: [1, 1] };
+    x = this.emit('Conv', `${p}/conv`, [x, this.weight(n.weight), this.weight(n.bias)], `${p}/fc`, conv1x1);
+    if (n.addend) {
+      // fc3(x + v) = fc3(x) + S v (ir.ts fc3ChannelSums): v is one value per channel
+      // and partition, i.e. a [N, C, hp, wp] map, and S a grouped 1x1 conv on it.
+      if (vectorSize(this.g, n.addend) !== C * hp * wp) throw new OnnxExportError(`internal: ${n.addend} does not match ${p}`);
+      const v = this.reshape(`${p}/addend`, n.addend, [-1, C, hp, wp]);
+      const sums = `${n.weight}/channel_sums`;
+      this.inits.push({ name: sums, dims: [O * h * w, C / n.groups, 1, 1], dataType: FLOAT, bytes: bytesOf(fc3ChannelSums(n, this.g)) });
+      const sv = this.emit('Conv', `${p}/global`, [v, sums], `${p}/global`, conv1x1);
+      x = this.emit('Add', `${p}/global_add`, [x, sv], `${p}/global_add`);
+    }
     x = this.reshape(`${p}/unsplit`, x, [-1, O, h, w, hp, wp]);
     x = this.emit('Transpose', `${p}/scatter`, [x], `${p}/scatter`, { perm: [0, 1, 4, 2, 5, 3] });
     this.reshape(n.output, x, [-1, O, H, W]);

@@ -18,7 +18,7 @@
 import { join } from 'node:path';
 import { RepmlpError } from '../errors.js';
 import { writeDirAtomic, writeBytesAtomic } from '../io/atomic.js';
-import { type Graph, type IrNode, type PartitionFcNode, consumers, init, mapShape, vectorSize } from './ir.js';
+import { type Graph, type IrNode, type PartitionFcNode, consumers, fc3ChannelSums, init, mapShape, vectorSize } from './ir.js';
 
 export class TfjsExportError extends RepmlpError {
   override name = 'TfjsExportError';
@@ -222,9 +222,9 @@ class Lowering {
   }
 
   /**
-   * NHWC [N,H,W,C] -> [N*hp, h, wp, w, C] (+ addend as [N*hp, 1, wp, 1, C]) ->
-   * [N*hp, h, wp, w, G, Cg] -> transpose -> [G, N*hp, wp, h, w, Cg] -> [G, N*hp*wp,
-   * h*w*Cg] @ [G, h*w*Cg, h*w*Og] + bias -> [G, N*hp, wp, h, w, Og] -> transpose ->
+   * NHWC [N,H,W,C] -> [N*hp, h, wp, w, G, Cg] -> transpose -> [G, N*hp, wp, h, w, Cg]
+   * -> [G, N*hp*wp, h*w*Cg] @ [G, h*w*Cg, h*w*Og] (+ the addend's S v) + bias ->
+   * [G, N*hp, wp, h, w, Og] -> transpose ->
    * [N*hp, h, wp, w, G, Og] -> [N, H, W, O]. Folding N*hp into one axis keeps every
    * tensor at rank <= 6 and the batch dynamic (-1).
    */
@@ -237,24 +237,43 @@ class Lowering {
     const Cg = C / G;
     const Og = O / G;
     const p = n.name;
-    let x = n.input;
-    if (n.addend) {
-      const perm = this.perms.get(n.addend);
-      const want = this.wanted.get(n.addend);
-      if (!perm || !want || perm !== want) throw new TfjsExportError(`internal: ${n.addend} is not in partition order`);
-      x = this.reshape(`${p}/rows`, x, [-1, h, wp, w, C]);
-      const v = this.reshape(`${p}/addend`, n.addend, [-1, 1, wp, 1, C]);
-      x = this.emit('AddV2', `${p}/global_add`, [x, v], { T: T_FLOAT });
-    }
-    x = this.reshape(`${p}/split`, x, [-1, h, wp, w, G, Cg]);
+    let x = this.reshape(`${p}/split`, n.input, [-1, h, wp, w, G, Cg]);
     x = this.transpose(`${p}/gather`, x, [4, 0, 2, 1, 3, 5]);
     x = this.reshape(`${p}/vectors`, x, [G, -1, h * w * Cg]);
     const { weight, bias } = this.fc3Weights(n, C, O);
-    x = this.emit('BatchMatMulV2', `${p}/matmul`, [x, weight], { T: T_FLOAT, adj_x: { b: false }, adj_y: { b: false } });
+    const matmul = { T: T_FLOAT, adj_x: { b: false }, adj_y: { b: false } };
+    x = this.emit('BatchMatMulV2', `${p}/matmul`, [x, weight], matmul);
+    if (n.addend) {
+      // fc3(x + v) = fc3(x) + S v (ir.ts fc3ChannelSums): v, in (py, px, c) order, is
+      // [N*hp*wp, G, Cg] -> [G, N*hp*wp, Cg], the same rows as the partition vectors.
+      const perm = this.perms.get(n.addend);
+      const want = this.wanted.get(n.addend);
+      if (!perm || !want || perm !== want) throw new TfjsExportError(`internal: ${n.addend} is not in partition order`);
+      let v = this.reshape(`${p}/addend`, n.addend, G === 1 ? [1, -1, Cg] : [-1, G, Cg]);
+      if (G !== 1) v = this.transpose(`${p}/addend_groups`, v, [1, 0, 2]);
+      const sv = this.emit('BatchMatMulV2', `${p}/global`, [v, this.channelSums(n, C, O)], matmul);
+      x = this.emit('AddV2', `${p}/global_add`, [x, sv], { T: T_FLOAT });
+    }
     x = this.emit('AddV2', `${p}/bias`, [x, bias], { T: T_FLOAT });
     x = this.reshape(`${p}/unsplit`, x, [G, -1, wp, h, w, Og]);
     x = this.transpose(`${p}/scatter`, x, [1, 3, 2, 4, 0, 5]);
     this.reshape(n.output, x, [-1, H, W, O]);
+  }
+
+  /** fc3ChannelSums as [G, c', (y, x, o')]. */
+  private channelSums(n: PartitionFcNode, C: number, O: number): string {
+    const { h, w, groups: G } = n;
+    const hw = h * w;
+    const Cg = C / G;
+    const Og = O / G;
+    const M = hw * Og;
+    const S = fc3ChannelSums(n, this.g); // [O*hw, Cg]
+    const out = new Float32Array(G * Cg * M);
+    for (let j = 0; j < G; j++) for (let o = 0; o < Og; o++) for (let yx = 0; yx < hw; yx++) {
+      const row = ((j * Og + o) * hw + yx) * Cg;
+      for (let c = 0; c < Cg; c++) out[(j * Cg + c) * M + yx * Og + o] = S[row + c]!;
+    }
+    return this.constant(`${n.weight}/channel_sums`, [G, Cg, M], out);
   }
 
   /** fc3 as [G, (y', x', c'), (y, x, o')] and its bias as [G, 1, (y, x, o')]. */
