@@ -287,8 +287,10 @@ test('repmlp run: a fixture checkpoint gives PyTorch\'s logits; errors are one l
     r = run(file('light_nonsquare_g2', 'train.pth'), '--input', file('light_nonsquare_g2', 'input.npy'), '--output', out);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /architecture not recognized .* give --arch/);
-    r = run('model.onnx', '--input', file('light_g1_r2', 'input.npy'), '--output', out);
-    assert.match(r.stderr, /not supported yet/);
+    r = run(path.join(dir, 'missing.pth'), '--input', file('light_g1_r2', 'input.npy'), '--output', out);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^repmlp: error: .*missing\.pth/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
   } finally {
     cleanup();
   }

@@ -6,7 +6,7 @@
  *
  * NHWC inside. A partition flattens to (y, x, c) order here, where PyTorch uses (c, y, x);
  * the weights are re-indexed once (weights.ts) so that fc3 is one matmul per group over all
- * partitions at once: no per-partition loop, one transpose in and one out.
+ * partitions at once: no per-partition loop, and only low-rank transposes around it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { RepMLPParams } from './config.js';
@@ -127,25 +127,29 @@ export class RepMLP extends Module {
     const Cg = C / g;
     const Og = O / g;
     const M = N * hp * wp;
-    let x6: tf.Tensor = tf.reshape(x, [N, hp, h, wp, w, C]);
-    if (pr.global) x6 = tf.add(x6, tf.reshape(this.globalPerceptron(x, pr.global), [N, hp, 1, wp, 1, C]));
-    // [g, N*hp, wp, h, w, Cg]: group-major partitions, each an NHWC h x w image.
-    const parts = tf.transpose(tf.reshape(x6, [N * hp, h, wp, w, g, Cg]), [4, 0, 2, 1, 3, 5]);
-    // One 2-D matmul per group: tfjs-wasm's batched matmul is several times slower.
-    const groups = g === 1 ? [tf.reshape(parts, [M, h * w * Cg]) as tf.Tensor2D] : (tf.unstack(tf.reshape(parts, [g, M, h * w * Cg])) as tf.Tensor2D[]);
+    const hw = h * w;
+    // Partitions as [M, hw, C] (m = (n, a, b), then y, x, c). Two low-rank transposes: tfjs-wasm
+    // has no fast path for rank 6 (measured 10-15x slower than this pair).
+    let parts: tf.Tensor = tf.reshape(tf.transpose(tf.reshape(x, [N * hp, h, wp, w * C]), [0, 2, 1, 3]), [M, hw, C]);
+    if (pr.global) parts = tf.add(parts, tf.reshape(this.globalPerceptron(x, pr.global), [M, 1, C]));
+    // Group-major [g, M, hw*Cg]; each group's rows are NHWC h x w images flattened.
+    const groups = g === 1
+      ? [tf.reshape(parts, [M, hw * C]) as tf.Tensor2D]
+      : (tf.unstack(tf.reshape(tf.transpose(tf.reshape(parts, [M * hw, g, Cg]), [1, 0, 2]), [g, M, hw * Cg])) as tf.Tensor2D[]);
     const outs = groups.map((a, j) => {
+      // One 2-D matmul per group: tfjs-wasm's batched matmul is several times slower.
       if (this.deploy) return tf.fused.matMul({ a, b: pr.fc3[j]!, bias: pr.fc3Shift[j]!, activation: relu ? 'relu' : 'linear' });
       let y: tf.Tensor = tf.add(tf.mul(tf.matMul(a, pr.fc3[j]!), pr.fc3Scale![j]!), pr.fc3Shift[j]!);
-      if (pr.local.length) y = tf.add(y, tf.reshape(this.localPerceptron(tf.reshape(a, [M, h, w, Cg]) as tf.Tensor4D, j, pr.local), [M, h * w * Og]));
+      if (pr.local.length) y = tf.add(y, tf.reshape(this.localPerceptron(tf.reshape(a, [M, h, w, Cg]) as tf.Tensor4D, j, pr.local), [M, hw * Og]));
       return relu ? tf.relu(y) : y;
     });
-    const y = outs.length === 1 ? outs[0]! : tf.stack(outs);
-    // Back from [g, N*hp, wp, h, w, Og] to [N, H, W, O] with o = j*Og + og.
-    const back = tf.transpose(tf.reshape(y, [g, N * hp, wp, h, w, Og]), [1, 3, 2, 4, 0, 5]);
+    // Back to [M, hw, O] with o = j*Og + og, then to [N, H, W, O].
+    const merged = g === 1 ? outs[0]! : tf.transpose(tf.reshape(tf.stack(outs), [g, M * hw, Og]), [1, 0, 2]);
+    const back = tf.transpose(tf.reshape(merged, [N * hp, wp, h, w * O]), [0, 2, 1, 3]);
     return tf.reshape(back, [N, H, W, O]);
   }
 
-  /** One vector per image in (partition, c) order. */
+  /** One vector per image in (partition, c) order: [N, hp*wp*C]. */
   private globalPerceptron(x: tf.Tensor4D, gp: Global): tf.Tensor2D {
     const { C, h, w } = this.p;
     let v: tf.Tensor = tf.avgPool(x, [h, w], [h, w], 'valid');
