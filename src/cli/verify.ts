@@ -34,7 +34,28 @@ async function candidates(ctx: VerifyContext): Promise<Candidate[]> {
   const { buildModel, loadStateDict, predictLogits } = await import('../model/index.js');
   const deploy = buildModel(ctx.config, { deploy: true, init: false });
   loadStateDict(deploy, ctx.converted, { where: 'converted' });
-  return [{ name: 'converted (TF.js)', run: (x, shape) => predictLogits(deploy, x, shape) }];
+  const list: Candidate[] = [{ name: 'converted (TF.js)', run: (x, shape) => predictLogits(deploy, x, shape) }];
+  const onnx = str(ctx.values, 'onnx');
+  if (onnx) {
+    const { runOnnx } = await import('../export/onnx_runtime.js');
+    list.push({ name: `ONNX ${onnx} (onnxruntime)`, run: async (x, shape) => (await runOnnx(onnx, x, shape)).data });
+  }
+  const tfjs = str(ctx.values, 'tfjs');
+  if (tfjs) {
+    const { loadTfjsGraph, runTfjsGraph } = await import('../export/tfjs_runtime.js');
+    list.push({
+      name: `TF.js graph ${tfjs} (tf.loadGraphModel)`,
+      run: async (x, shape) => {
+        const model = await loadTfjsGraph(tfjs);
+        try {
+          return (await runTfjsGraph(model, x, shape)).data;
+        } finally {
+          model.dispose();
+        }
+      },
+    });
+  }
+  return list;
 }
 
 /** A seeded N(0, 1) batch (mulberry32 + Box-Muller): the same numbers on every run. */
@@ -75,7 +96,7 @@ function tolerance(values: OptionValues): number {
 export const command: Command = {
   name: 'verify',
   summary: 'run the training-time and the converted model on one random batch and compare logits',
-  usage: 'repmlp verify IN [--arch ARCH] [--tolerance 1e-4] [--batch N] [--seed S] [--json]',
+  usage: 'repmlp verify IN [--arch ARCH] [--onnx FILE] [--tfjs DIR] [--tolerance 1e-4] [--batch N] [--seed S] [--json]',
   example: 'repmlp verify RepMLP-Res50-light-224_train.pth --batch 2',
   options: {
     arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected from the keys)' },
@@ -84,6 +105,8 @@ export const command: Command = {
     seed: { type: 'string', help: 'S  seed of the random batch (default 0)' },
     'fc3-groups': { type: 'string', help: 'G  as for convert' },
     partition: { type: 'string', help: 'HxW  as for convert' },
+    onnx: { type: 'string', help: 'FILE  also compare an exported ONNX model (onnxruntime-node)' },
+    tfjs: { type: 'string', help: 'DIR  also compare an exported TF.js graph model (tf.loadGraphModel)' },
   },
   positionals: [1, 1],
   async run({ positionals, values, json }) {
