@@ -135,7 +135,7 @@ test('TF.js shards: every shard but the last is exactly 4 MiB, and their sum is 
   assert.deepEqual(readdirSync(dir).sort(), [...paths, 'model.json'].sort());
 });
 
-test('repmlp export: a training-time DDP checkpoint is converted, exported, checked; outputs match PyTorch', async (t) => {
+test('repmlp export: a training-time DDP checkpoint is converted, exported, checked; run/verify accept the exports; outputs match PyTorch', async (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);
   const onnx = path.join(tmp.dir, 'm.onnx');
@@ -150,6 +150,21 @@ test('repmlp export: a training-time DDP checkpoint is converted, exported, chec
   const ref = npyToFloat32(await readNpy(path.join(DIR, 'train_y2.npy')));
   const d = difference((await runOnnx(onnx, npyToFloat32(x), x.shape)).data, ref);
   assert.ok(d.rel <= TOL, `converted+exported vs PyTorch training model: relative ${d.rel}`);
+
+  // The exports as `repmlp run` models, and as `repmlp verify` candidates.
+  for (const model of [onnx, path.join(tfjs, 'model.json')]) {
+    const y = path.join(tmp.dir, 'y.npy');
+    const rr = spawnSync(process.execPath, [CLI, 'run', model, '--input', path.join(DIR, 'x2.npy'), '--output', y], { encoding: 'utf8' });
+    assert.equal(rr.status, 0, rr.stderr);
+    const got = await readNpy(y);
+    assert.deepEqual(got.shape, [2, 7]);
+    const dd = difference(npyToFloat32(got), ref);
+    assert.ok(dd.rel <= TOL, `repmlp run ${model}: relative ${dd.rel}`);
+  }
+  const v = spawnSync(process.execPath, [CLI, 'verify', path.join(DIR, 'train.pth'), '--arch', ARCH, '--onnx', onnx, '--tfjs', tfjs, '--json'], { encoding: 'utf8' });
+  assert.equal(v.status, 0, v.stderr + v.stdout);
+  const names = (JSON.parse(v.stdout) as { results: { name: string; ok: boolean }[] }).results.filter((c) => c.ok).map((c) => c.name);
+  assert.equal(names.length, 3, names.join('; '));
 });
 
 test('repmlp export: errors are one line and leave nothing behind', async (t) => {
