@@ -1,14 +1,33 @@
+import * as path from 'node:path';
 import type { Command } from './command.js';
-import { UsageError } from '../errors.js';
+import { int, printJson, str } from './command.js';
+import { formatBench, runBench } from '../app/bench.js';
 
 export const command: Command = {
   name: 'bench',
-  summary: 'not implemented yet',
-  usage: 'repmlp bench',
-  example: 'repmlp bench',
-  options: {},
-  positionals: [0, Infinity],
-  async run() {
-    throw new UsageError('bench: not implemented yet');
+  summary: 'time read/write, convert, export and inference, side by side with PyTorch',
+  usage: 'repmlp bench [MODEL] [--arch ARCH] [--iters N] [--quick] [--dir DIR] [--json]',
+  example: 'repmlp bench --quick',
+  options: {
+    arch: { type: 'string', help: 'ARCH  preset or config JSON (needed with MODEL)' },
+    iters: { type: 'string', help: 'N  timed inference runs per runtime (default 3)' },
+    quick: { type: 'boolean', help: "skip the release's slow convert.py steps in PyTorch" },
+    dir: { type: 'string', help: 'DIR  work folder for made checkpoints and outputs (default .bench)' },
+    preset: { type: 'string', multiple: true, help: 'NAME  preset(s) to run without MODEL (default light and bottleneck)' },
+  },
+  positionals: [0, 1],
+  async run({ positionals, values, json }) {
+    const presets = values.preset as string[] | undefined;
+    const report = await runBench({
+      ...(positionals[0] ? { model: positionals[0] } : {}),
+      ...(str(values, 'arch') ? { arch: str(values, 'arch')! } : {}),
+      ...(presets?.length ? { presets } : {}),
+      iters: int(values, 'iters', 3)!,
+      quick: values.quick === true,
+      dir: path.resolve(str(values, 'dir') ?? '.bench'),
+      onStep: json ? undefined : (s) => process.stderr.write(`... ${s}\n`),
+    });
+    if (json) printJson(report);
+    else process.stdout.write(formatBench(report) + '\n');
   },
 };

@@ -1,0 +1,246 @@
+/**
+ * The benchmark behind `repmlp bench` / `npm run bench`: what the toolkit does (read +
+ * write, convert, export, inference per backend and runtime), side by side with PyTorch
+ * on the same machine in the same run when torch is installed. Jobs that the issues
+ * compare "whole process" run as child processes for both toolkits, each reporting its
+ * own peak RSS.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RepmlpError } from '../errors.js';
+import { resolveArch } from '../model/config.js';
+
+export class BenchError extends RepmlpError {
+  override name = 'BenchError';
+}
+
+export interface BenchRow {
+  model: string;
+  job: string;
+  unit: 's' | 'ms/img';
+  ours: number | null;
+  torch: number | null;
+  /** ours / torch for times: below 1 is faster. */
+  ratio: number | null;
+  target: string;
+  met: boolean | null;
+  oursRssMb?: number | null;
+  torchRssMb?: number | null;
+  note?: string;
+}
+
+export interface BenchOptions {
+  /** A training-time checkpoint; default: the light and bottleneck presets, made with torch. */
+  model?: string;
+  arch?: string;
+  presets?: string[];
+  /** Timed inference runs after one warm-up. */
+  iters: number;
+  /** Skip the release's convert.py steps with PyTorch (93-97 s each). */
+  quick: boolean;
+  /** Where made checkpoints and outputs live. */
+  dir: string;
+  onStep?: (label: string) => void;
+}
+
+export interface BenchReport {
+  machine: Record<string, string | number>;
+  rows: BenchRow[];
+}
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const MAIN = path.resolve(HERE, '../cli/main.js');
+const TOOLS = path.resolve(HERE, '../../../tools');
+const PYTHON = process.env.REPMLP_PYTHON ?? '/usr/bin/python3';
+
+/** Node children report their peak RSS through this preload (KB, from resourceUsage). */
+const RSS_HOOK = `data:text/javascript,${encodeURIComponent(
+  "import fs from 'node:fs'; process.on('exit', () => { const f = process.env.REPMLP_BENCH_RSS; if (f) fs.writeFileSync(f, String(process.resourceUsage().maxRSS)); });",
+)}`;
+
+interface ProcResult {
+  seconds: number;
+  rssMb: number | null;
+  stdout: string;
+}
+
+function runNode(args: string[], dir: string): ProcResult {
+  const rssFile = path.join(dir, `.rss-${process.pid}`);
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ['--import', RSS_HOOK, MAIN, ...args], {
+    encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, REPMLP_BENCH_RSS: rssFile },
+  });
+  const seconds = (performance.now() - t) / 1000;
+  if (r.status !== 0) throw new BenchError(`repmlp ${args.join(' ')} failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+  const rss = fs.existsSync(rssFile) ? Number(fs.readFileSync(rssFile, 'utf8')) / 1024 : null;
+  fs.rmSync(rssFile, { force: true });
+  return { seconds, rssMb: rss, stdout: r.stdout };
+}
+
+/** Runs a tools/ script as __main__ and prints its peak RSS as a last JSON line. */
+const PY_RSS_WRAPPER = [
+  'import atexit, json, resource, runpy, sys',
+  "atexit.register(lambda: print(json.dumps({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})))",
+  'sys.argv = sys.argv[1:]',
+  "runpy.run_path(sys.argv[0], run_name='__main__')",
+].join('\n');
+
+function runPy(args: string[]): ProcResult {
+  const t = performance.now();
+  const r = spawnSync(PYTHON, ['-c', PY_RSS_WRAPPER, ...args], {
+    encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, OMP_NUM_THREADS: '2', PYTHONPATH: TOOLS },
+  });
+  const seconds = (performance.now() - t) / 1000;
+  if (r.status !== 0) throw new BenchError(`python ${args.join(' ')} failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let rss: number | null = null;
+  try {
+    rss = (JSON.parse(last) as { peak_rss_mb?: number }).peak_rss_mb ?? null;
+  } catch {
+    /* the job printed no JSON */
+  }
+  return { seconds, rssMb: rss, stdout: r.stdout };
+}
+
+export function torchAvailable(): boolean {
+  return spawnSync(PYTHON, ['-c', 'import torch, onnx'], { encoding: 'utf8' }).status === 0;
+}
+
+function machine(hasTorch: boolean): Record<string, string | number> {
+  const m: Record<string, string | number> = {
+    cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version, platform: `${os.platform()} ${os.release()}`, date: new Date().toISOString().slice(0, 10),
+  };
+  if (hasTorch) m.torch = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim();
+  return m;
+}
+
+function row(model: string, job: string, unit: BenchRow['unit'], ours: number | null, torch: number | null, target: string, check: ((r: number) => boolean) | null, extra: Partial<BenchRow> = {}): BenchRow {
+  const ratio = ours !== null && torch !== null && torch > 0 ? ours / torch : null;
+  return { model, job, unit, ours, torch, ratio, target, met: ratio !== null && check ? check(ratio) : null, ...extra };
+}
+
+/** One model's jobs. `arch` is what both toolkits are told (preset name or JSON path). */
+async function benchModel(label: string, trainCkpt: string, arch: string, hasTorch: boolean, opts: BenchOptions): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const dir = path.join(opts.dir, label.replace(/[^\w.-]/g, '_'));
+  fs.mkdirSync(dir, { recursive: true });
+  const out = (n: string) => path.join(dir, n);
+  const fileMb = fs.statSync(trainCkpt).size / 1e6;
+  const step = (s: string) => opts.onStep?.(`${label}: ${s}`);
+
+  step('read + write (prefix rewrite)');
+  const io = runNode(['prefix', trainCkpt, out('io.pth'), '--add', 'bench.'], dir);
+  const tio = hasTorch ? runPy([path.join(TOOLS, 'bench_torch.py'), 'io', trainCkpt, out('io-torch.pth')]) : null;
+  rows.push(row(label, 'read + write checkpoint', 's', io.seconds, tio?.seconds ?? null, '<= 0.4x, RSS < 2x file', (r) => r <= 0.4 && (io.rssMb ?? Infinity) < 2 * fileMb,
+    { oursRssMb: io.rssMb, torchRssMb: tio?.rssMb ?? null, note: `file ${fileMb.toFixed(0)} MB` }));
+
+  step('convert');
+  const conv = runNode(['convert', trainCkpt, out('deploy.pth'), '--arch', arch], dir);
+  let tconv: ProcResult | null = null;
+  if (hasTorch && !opts.quick) {
+    step('convert with the release\'s steps in PyTorch (slow)');
+    tconv = runPy([path.join(TOOLS, 'reparam_ref.py'), 'convert', trainCkpt, out('deploy-torch.pth'), arch, 'release']);
+  }
+  rows.push(row(label, 'convert (whole process)', 's', conv.seconds, tconv?.seconds ?? null, '<= 0.05x, RSS < 3x file', (r) => r <= 0.05 && (conv.rssMb ?? Infinity) < 3 * fileMb,
+    { oursRssMb: conv.rssMb, torchRssMb: tconv?.rssMb ?? null, ...(hasTorch && opts.quick ? { note: 'PyTorch side skipped (--quick)' } : {}) }));
+
+  step('export ONNX + TF.js');
+  const exp = runNode(['export', out('deploy.pth'), '--arch', arch, '--onnx', out('model.onnx'), '--tfjs', out('tfjs')], dir);
+  rows.push(row(label, 'export ONNX + TF.js (incl. self-check)', 's', exp.seconds, null, '', null, { oursRssMb: exp.rssMb }));
+
+  const cfg = resolveArch(arch).config;
+  const shape = [1, cfg.in_channels, cfg.img_H, cfg.img_W] as const;
+  const { fromCheckpoint, predictLogits, initBackend } = await import('../model/index.js');
+  const { benchOnnx } = await import('../export/bench.js');
+  const backend = await initBackend('wasm');
+  const tfjsMs = async (ckpt: string): Promise<number> => {
+    const { model } = await fromCheckpoint(ckpt, { arch });
+    const x = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i));
+    await predictLogits(model, x, shape);
+    const times: number[] = [];
+    for (let i = 0; i < opts.iters; i++) {
+      const t = performance.now();
+      await predictLogits(model, x, shape);
+      times.push(performance.now() - t);
+    }
+    model.dispose?.();
+    return times.sort((a, b) => a - b)[times.length >> 1]!;
+  };
+  const eager = (ckpt: string, deploy: boolean): number | null => {
+    if (!hasTorch) return null;
+    const r = runPy([path.join(TOOLS, 'bench_torch.py'), 'eager', arch, '--weights', ckpt, ...(deploy ? ['--deploy'] : []), '--iters', String(opts.iters)]);
+    const line = r.stdout.split('\n').find((l) => l.includes('median_ms'));
+    if (!line) throw new BenchError('bench_torch.py eager printed no timing');
+    return (JSON.parse(line) as { median_ms: number }).median_ms;
+  };
+
+  step(`TF.js ${backend} training-time inference`);
+  const tfTrain = await tfjsMs(trainCkpt);
+  step(`TF.js ${backend} deploy inference`);
+  const tfDeploy = await tfjsMs(out('deploy.pth'));
+  step('PyTorch eager inference');
+  const eTrain = eager(trainCkpt, false);
+  const eDeploy = eager(out('deploy.pth'), true);
+  rows.push(row(label, `TF.js ${backend}, training-time, batch 1`, 'ms/img', tfTrain, eTrain, '', null));
+  rows.push(row(label, `TF.js ${backend}, deploy, batch 1`, 'ms/img', tfDeploy, eDeploy, 'deploy >= 4x faster than training-time', null,
+    { note: `training/deploy = ${(tfTrain / tfDeploy).toFixed(2)}x` }));
+  rows[rows.length - 1]!.met = tfTrain / tfDeploy >= 4;
+
+  step('onnxruntime-node inference');
+  const ortOurs = await benchOnnx(out('model.onnx'), shape, { threads: 2, iters: opts.iters * 3, warmup: 2 });
+  rows.push(row(label, 'onnxruntime-node, our ONNX, batch 1, 2 threads', 'ms/img', ortOurs.medianMs, eDeploy, '>= 1.5x faster than PyTorch eager', (r) => r <= 1 / 1.5, { note: 'torch column: PyTorch eager deploy' }));
+  if (hasTorch) {
+    step('torch.onnx.export + onnxruntime-node');
+    runPy([path.join(TOOLS, 'torch_onnx_export.py'), 'onnx', arch, '--weights', out('deploy.pth'), '--out', out('torch.onnx')]);
+    const ortTorch = await benchOnnx(out('torch.onnx'), shape, { threads: 2, iters: opts.iters * 3, warmup: 2 });
+    rows.push(row(label, 'onnxruntime-node, ours vs torch.onnx.export file', 'ms/img', ortOurs.medianMs, ortTorch.medianMs, 'no slower (<= 1.0x, 5% noise allowed)', (r) => r <= 1.05, { note: 'torch column: ORT on torch.onnx.export' }));
+  }
+  return rows;
+}
+
+export async function runBench(opts: BenchOptions): Promise<BenchReport> {
+  const hasTorch = torchAvailable();
+  fs.mkdirSync(opts.dir, { recursive: true });
+  const rows: BenchRow[] = [];
+  if (opts.model) {
+    const arch = opts.arch;
+    if (!arch) throw new BenchError('bench MODEL needs --arch ARCH (so both toolkits build the same network)');
+    rows.push(...(await benchModel(path.basename(opts.model), opts.model, arch, hasTorch, opts)));
+    return { machine: machine(hasTorch), rows };
+  }
+  if (!hasTorch) throw new BenchError(`PyTorch not found at ${PYTHON}: give a training checkpoint (repmlp bench MODEL --arch ARCH) or install python3-torch python3-onnx to make the presets`);
+  for (const preset of opts.presets ?? ['RepMLP-Res50-light-224', 'RepMLP-Res50-bottleneck-224']) {
+    const ckpt = path.join(opts.dir, `${preset}-train.pth`);
+    if (!fs.existsSync(ckpt)) {
+      opts.onStep?.(`${preset}: making the training checkpoint with PyTorch`);
+      runPy([path.join(TOOLS, 'bench_torch.py'), 'make', preset, ckpt]);
+    }
+    rows.push(...(await benchModel(preset, ckpt, preset, hasTorch, opts)));
+  }
+  return { machine: machine(hasTorch), rows };
+}
+
+const fmt = (v: number | null | undefined, unit: string) => (v === null || v === undefined ? '-' : unit === 's' ? `${v.toFixed(2)} s` : `${v.toFixed(1)} ms`);
+
+/** The table people read: one row per job, ours beside PyTorch with the ratio. */
+export function formatBench(r: BenchReport): string {
+  const head = ['model', 'job', 'ours', 'PyTorch', 'ratio', 'peak RSS ours/torch', 'target', 'met'];
+  const body = r.rows.map((x) => [
+    x.model, x.job, fmt(x.ours, x.unit), fmt(x.torch, x.unit), x.ratio === null ? '-' : `${x.ratio.toFixed(3)}x`,
+    x.oursRssMb || x.torchRssMb ? `${x.oursRssMb ? x.oursRssMb.toFixed(0) : '-'} / ${x.torchRssMb ? x.torchRssMb.toFixed(0) : '-'} MB` : '',
+    x.target, x.met === null ? '' : x.met ? 'yes' : 'NO',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const notes = r.rows.filter((x) => x.note).map((x) => `  ${x.model} / ${x.job}: ${x.note}`);
+  const m = r.machine;
+  return [
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}${m.torch ? `; PyTorch ${m.torch} (2 threads)` : ''}; ${m.date}`,
+    '', line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line),
+    ...(notes.length ? ['', 'Notes:', ...notes] : []),
+  ].join('\n');
+}
