@@ -170,3 +170,83 @@ test('float16 / bfloat16 writers round to nearest even and round-trip', () => {
   const t = tensorFrom([0.5, -1.25], [2], 'float16');
   assert.deepEqual([...t.toFloat32()], [0.5, -1.25]);
 });
+
+// ---- The converter on hand-built state dicts: inference from shapes and exact errors.
+import { Tensor } from '../src/tensor.js';
+import { convertStateDict, inferGeometry, findRepmlpBlocks, ReparamError } from '../src/reparam/index.js';
+
+function t(shape: number[], seed = 1): Tensor {
+  return Tensor.fromArray(Float32Array.from(rand(shape.reduce((a, b) => a * b, 1), seed, 0.5, 1.5)), shape);
+}
+function bnInto(sd: Map<string, Tensor>, p: string, n: number): void {
+  for (const k of ['weight', 'bias', 'running_mean', 'running_var']) sd.set(p + k, t([n], k.length));
+  sd.set(p + 'num_batches_tracked', Tensor.scalarInt64(5n));
+}
+/** A training RepMLP's keys in the release's order. */
+function repmlpSd(o: { C: number; O: number; h: number; w: number; g: number; ks: number[]; parts?: number }): Map<string, Tensor> {
+  const sd = new Map<string, Tensor>();
+  const hw = o.h * o.w;
+  if (o.parts) {
+    const n = o.C * o.parts;
+    sd.set('fc1_fc2.fc1.weight', t([n, n])); sd.set('fc1_fc2.fc1.bias', t([n]));
+    sd.set('fc1_fc2.fc2.weight', t([n, n])); sd.set('fc1_fc2.fc2.bias', t([n]));
+    bnInto(sd, 'avg.bn.', o.C);
+  }
+  sd.set('fc3.weight', t([o.O * hw, (o.C * hw) / o.g, 1, 1]));
+  bnInto(sd, 'fc3_bn.', o.O * hw);
+  for (const k of o.ks) {
+    sd.set(`repconv${k}.conv.weight`, t([o.O, o.C / o.g, k, k], k));
+    bnInto(sd, `repconv${k}.bn.`, o.O);
+  }
+  return sd;
+}
+
+test('geometry from shapes: O and C/g from repconv, h*w from fc3 rows, C and g from avg.bn; square assumed and stated', () => {
+  const sd = repmlpSd({ C: 6, O: 9, h: 3, w: 3, g: 3, ks: [1, 3], parts: 4 });
+  const geo = inferGeometry(sd, findRepmlpBlocks(sd)[0]!);
+  assert.deepEqual({ C: geo.C, O: geo.O, g: geo.g, h: geo.h, w: geo.w, K: geo.K, parts: geo.parts }, { C: 6, O: 9, g: 3, h: 3, w: 3, K: 3, parts: 4 });
+  assert.deepEqual(geo.assumed, ['partition 3x3 (h*w = 9 taken as square)']);
+  const out = convertStateDict(sd);
+  assert.deepEqual([...out.stateDict.keys()], ['fc1_fc2.fc1.weight', 'fc1_fc2.fc1.bias', 'fc1_fc2.fc2.weight', 'fc1_fc2.fc2.bias', 'fc3.weight', 'fc3.bias']);
+  assert.deepEqual(out.stateDict.get('fc3.bias')!.shape, [81]);
+  assert.equal(out.tensorsIn, 27);
+});
+
+test('converter errors name the key or block, what was expected and what was found', () => {
+  const err = (sd: Map<string, Tensor>, re: RegExp, hint?: { fc3Groups?: number; h?: number; w?: number }) =>
+    assert.throws(() => convertStateDict(sd, hint ? { defaultHint: hint } : {}), (e: Error) => e instanceof ReparamError && re.test(e.message), re.source);
+  const base = () => repmlpSd({ C: 4, O: 6, h: 2, w: 3, g: 2, ks: [1, 3], parts: 2 });
+  err(base(), /^RepMLP \(root\): partition size cannot be read from the shapes \(h\*w = 6 is not a square\); give --partition HxW or --arch ARCH$/);
+  err(base(), /^RepMLP \(root\): partition 3x3 given, but fc3 has h\*w = 6 positions per channel$/, { h: 3, w: 3 });
+  err(base(), /^RepMLP \(root\): fc3 groups given as 4, but the shapes say 2 \(C = 4, C\/g = 2\)$/, { fc3Groups: 4, h: 2, w: 3 });
+  const noGlobal = repmlpSd({ C: 4, O: 6, h: 2, w: 2, g: 2, ks: [3] });
+  err(noGlobal, /^RepMLP \(root\): fc3 groups cannot be read from the shapes \(no global perceptron, so C is unknown; C\/g = 2\); give --fc3-groups G or --arch ARCH$/);
+  err(noGlobal, /^RepMLP \(root\): fc3 groups 4 do not divide O = 6$/, { fc3Groups: 4 });
+  const badConv = base();
+  badConv.set('repconv3.conv.weight', t([6, 3, 3, 3]));
+  err(badConv, /^repconv3\.conv\.weight: repconv3 conv: expected shape \[6,2,3,3\], found \[6,3,3,3\]$/, { h: 2, w: 3 });
+  const badBn = base();
+  badBn.delete('repconv1.bn.bias');
+  err(badBn, /^repconv1\.bn\.bias: missing \(BatchNorm repconv1\.bn is incomplete\)$/);
+  const noFc3 = base();
+  noFc3.delete('fc3.weight');
+  err(noFc3, /^fc3\.weight: missing next to fc3_bn\.running_var \(RepMLP \(root\)\)$/);
+  const even = repmlpSd({ C: 4, O: 6, h: 2, w: 3, g: 2, ks: [2], parts: 2 });
+  err(even, /kernel size 2 is even/, { h: 2, w: 3 });
+  const ints = base();
+  ints.set('fc3_bn.running_var', Tensor.fromArray(new Int32Array(36), [36]));
+  err(ints, /^fc3_bn\.running_var: expected a floating-point tensor, found int32$/, { h: 2, w: 3 });
+  const rows = base();
+  rows.set('fc3.weight', t([35, 12, 1, 1]));
+  err(rows, /^fc3_bn\.weight: fc3_bn over fc3 rows: expected shape \[35\], found \[36\]$|^fc3_bn\.running_var: fc3_bn over fc3 rows: expected shape \[35\], found \[36\]$/);
+});
+
+test('per-block hints for a user model: keyed by block name', () => {
+  const a = repmlpSd({ C: 4, O: 4, h: 2, w: 4, g: 2, ks: [3] });
+  const sd = new Map<string, Tensor>();
+  for (const [k, v] of a) sd.set('enc.mlp.' + k, v);
+  for (const [k, v] of repmlpSd({ C: 2, O: 4, h: 3, w: 1, g: 1, ks: [1, 3] })) sd.set('dec.0.' + k, v);
+  const r = convertStateDict(sd, { hints: { 'enc.mlp': { fc3Groups: 2, h: 2, w: 4 }, 'dec.0': { fc3Groups: 1, h: 3, w: 1 } } });
+  assert.deepEqual(r.blocks.map((b) => [b.name, b.fc3Groups, b.h, b.w]), [['enc.mlp', 2, 2, 4], ['dec.0', 1, 3, 1]]);
+  assert.deepEqual([...r.stateDict.keys()], ['enc.mlp.fc3.weight', 'enc.mlp.fc3.bias', 'dec.0.fc3.weight', 'dec.0.fc3.bias']);
+});

@@ -134,12 +134,12 @@ export const command: Command = {
     const loaded = await loadStateDictFile(inPath);
     const t1 = performance.now();
     cpu.push(cpuMs());
-    const bar = progress('convert', 1, 'elements');
+    const bar = progress('convert', 100, '%');
     let r: PipelineResult;
     try {
       r = convertTrainingStateDict(loaded.stateDict, {
         where: inPath, ...(arch !== undefined ? { arch } : {}), ...(hint ? { hint } : {}),
-        onProgress: (d, total) => bar.update(total ? d / total : 1),
+        onProgress: (d, total) => bar.update(total ? Math.round((100 * d) / total) : 100),
       });
     } finally {
       bar.stop();

@@ -59,6 +59,9 @@ export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): 
     }
   }
   const result = convertStateDict(sd, { hints, ...(opts.hint ? { defaultHint: opts.hint } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  if (result.blocks.length === 0 && result.convBnPairs.length === 0) {
+    throw new ReparamError(`${opts.where}: no training-time RepMLP (fc3.weight + fc3_bn.*) and no conv+BN pair (conv.weight + bn.*) found among its ${sd.size} keys; nothing to convert`);
+  }
   if (arch) {
     result.stateDict = orderLikeDeploy(result.stateDict, arch.config);
     checkLayout(result.stateDict, arch.config, true, arch.name ?? 'custom', `converted ${opts.where}`);
