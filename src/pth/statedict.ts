@@ -73,10 +73,12 @@ export function detectPrefix(dict: PyDict): string | null {
 
 function renameKeys(dict: PyDict, rename: (k: string) => string): PyDict {
   const map = new Map<PyKey, PyValue>();
+  const from = new Map<PyKey, PyKey>();
   for (const [k, v] of dict.map) {
     const nk = typeof k === 'string' ? rename(k) : k;
-    if (map.has(nk)) throw new StateDictError(`renaming '${String(k)}' to '${String(nk)}' collides with another key`);
+    if (map.has(nk)) throw new StateDictError(`renaming '${String(k)}' to '${String(nk)}' collides with '${String(from.get(nk))}' renamed to '${String(nk)}'`);
     map.set(nk, v);
+    from.set(nk, k);
   }
   return new PyDict(map, dict.ordered, new Map(dict.attrs));
 }
