@@ -40,3 +40,43 @@ export async function benchOnnx(
     await s.release();
   }
 }
+
+/**
+ * Several ONNX files timed in alternation (one run of each per round), so that on a
+ * shared machine every file sees the same background load; min and median per file.
+ */
+export async function compareOnnx(
+  files: readonly string[],
+  shape: readonly number[],
+  opts: { threads?: number; iters?: number; warmup?: number } = {},
+): Promise<Map<string, LatencyResult>> {
+  const threads = opts.threads ?? 2;
+  const sessions = [];
+  const loads: number[] = [];
+  for (const f of files) {
+    const t0 = performance.now();
+    sessions.push(await openOnnx(f, { threads }));
+    loads.push(performance.now() - t0);
+  }
+  try {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const x = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7));
+    for (const s of sessions) for (let i = 0; i < (opts.warmup ?? 2); i++) await s.run(x, shape);
+    const times = sessions.map((): number[] => []);
+    for (let i = 0; i < (opts.iters ?? 10); i++) {
+      for (const [j, s] of sessions.entries()) {
+        const t = performance.now();
+        await s.run(x, shape);
+        times[j]!.push(performance.now() - t);
+      }
+    }
+    const out = new Map<string, LatencyResult>();
+    for (const [j, f] of files.entries()) {
+      const t = times[j]!.sort((a, b) => a - b);
+      out.set(f, { medianMs: t[t.length >> 1]!, minMs: t[0]!, iters: t.length, threads, loadMs: loads[j]! });
+    }
+    return out;
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
