@@ -8,8 +8,8 @@
  * also for C != O.
  */
 import type { StateDict } from '../pth/pyobj.js';
-import { Tensor } from '../tensor.js';
-import { readFloat, readFloat64, tensorFrom, ReparamError } from './numeric.js';
+import { Storage, Tensor, numelOf } from '../tensor.js';
+import { isFloatDType, readFloat, readFloat64, tensorFrom, ReparamError } from './numeric.js';
 import { bnScaleShift, fuseBn, fuseBnAs, type BatchNorm } from './fuse_bn.js';
 import { padKernel } from './pad_kernel.js';
 import { mergeFc3, type LocalPerceptron } from './conv_to_fc.js';
@@ -52,7 +52,7 @@ export interface ConvertResult {
   tensorsOut: number;
   elementsIn: number;
   elementsOut: number;
-  /** Milliseconds per step. */
+  /** Milliseconds per step (repmlp / convBn: compute time, also when done lazily). */
   timings: { find: number; repmlp: number; convBn: number; assemble: number };
 }
 
@@ -145,48 +145,120 @@ function elementsOf(sd: StateDict): number {
   return n;
 }
 
+/** One unit of work: a RepMLP block or a ConvBN pair, and the tensors it emits. */
+interface Job {
+  kind: 'repmlp' | 'convBn';
+  /** Per output tensor: the input key whose place it takes, its name, shape and dtype. */
+  specs: { at: string; key: string; shape: readonly number[]; dtype: Tensor['dtype'] }[];
+  /** Elements of work (for progress). */
+  size: number;
+  run(): Tensor[];
+}
+
+function repmlpJob(sd: StateDict, b: RepmlpBlock, geometry: BlockGeometry, eps: number): Job {
+  const fc3 = get(sd, b.fc3Weight);
+  const specs: Job['specs'] = [];
+  if (b.global) {
+    const w1 = get(sd, b.global.fc1Weight);
+    const b1 = get(sd, b.global.fc1Bias);
+    specs.push({ at: b.global.fc1Weight, key: b.global.fc1Weight, shape: w1.shape, dtype: w1.dtype });
+    specs.push({ at: b.global.fc1Bias, key: b.global.fc1Bias, shape: b1.shape, dtype: b1.dtype });
+  }
+  specs.push({ at: b.fc3Weight, key: b.fc3Weight, shape: fc3.shape, dtype: fc3.dtype });
+  specs.push({ at: b.fc3Weight, key: b.prefix + 'fc3.bias', shape: [geometry.rows], dtype: fc3.dtype });
+  return {
+    kind: 'repmlp', specs, size: fc3.numel,
+    run() {
+      const d = convertRepmlp(sd, b, geometry, eps);
+      return [...(b.global ? [d.fc1Weight!, d.fc1Bias!] : []), d.fc3Weight, d.fc3Bias];
+    },
+  };
+}
+
+function convBnJob(sd: StateDict, p: ConvBnPair, eps: number): Job {
+  const conv = get(sd, p.convWeight);
+  return {
+    kind: 'convBn', size: conv.numel,
+    specs: [
+      { at: p.convWeight, key: p.convWeight, shape: conv.shape, dtype: conv.dtype },
+      { at: p.convWeight, key: p.prefix + 'conv.bias', shape: [conv.shape[0]!], dtype: conv.dtype },
+    ],
+    run: () => convertConvBn(sd, p, eps),
+  };
+}
+
+/** Float dtypes checked before any work, so a lazy conversion cannot fail half-written. */
+function checkDtypes(sd: StateDict, keys: string[]): void {
+  for (const k of keys) {
+    if (k.endsWith('num_batches_tracked')) continue;
+    const t = get(sd, k);
+    if (!isFloatDType(t.dtype)) throw new ReparamError(`${k}: expected a floating-point tensor, found ${t.dtype}`);
+  }
+}
+
 /**
  * Converts a training-time state dict. Returns a new StateDict (the input is not
  * modified; untouched tensors are shared). Throws ReparamError naming the block and the
  * hint when a RepMLP's fc3 groups or partition size cannot be read from the shapes.
+ *
+ * `lazy`: every shape is checked up front, but the converted tensors are computed when
+ * their bytes are first asked for (in output order, each job prefetching the next on the
+ * event loop). A streaming writer then computes block k+1 while the file system copies
+ * block k: conversion overlaps writing instead of preceding it.
  */
-export function convertStateDict(sd: StateDict, opts: ConvertOptions = {}): ConvertResult {
+export function convertStateDict(sd: StateDict, opts: ConvertOptions & { lazy?: boolean } = {}): ConvertResult {
   const eps = opts.eps ?? BN_EPS;
   const t0 = performance.now();
   const { blocks, pairs } = planConversion(sd, opts);
+  const drop = new Set<string>([...blocks.flatMap((b) => blockKeys(b.block)), ...pairs.flatMap(pairKeys)]);
+  checkDtypes(sd, [...drop]);
+  const order = new Map([...sd.keys()].map((k, i) => [k, i]));
+  const jobs = [...blocks.map((b) => repmlpJob(sd, b.block, b.geometry, eps)), ...pairs.map((p) => convBnJob(sd, p, eps))]
+    .sort((a, b) => order.get(a.specs[0]!.at)! - order.get(b.specs[0]!.at)!);
   const t1 = performance.now();
-  // What to emit at a key's position (a replaced key) or nothing (a dropped key).
-  const emit = new Map<string, [string, Tensor][]>();
-  const drop = new Set<string>();
-  const total = blocks.reduce((n, b) => n + get(sd, b.block.fc3Weight).numel, 0) + pairs.reduce((n, p) => n + get(sd, p.convWeight).numel, 0);
+  const timings = { find: t1 - t0, repmlp: 0, convBn: 0, assemble: 0 };
+  const total = jobs.reduce((n, j) => n + j.size, 0);
   let done = 0;
-  for (const { block: b, geometry } of blocks) {
-    for (const k of blockKeys(b)) drop.add(k);
-    const d = convertRepmlp(sd, b, geometry, eps);
-    emit.set(b.fc3Weight, [[b.fc3Weight, d.fc3Weight], [b.prefix + 'fc3.bias', d.fc3Bias]]);
-    if (b.global) {
-      emit.set(b.global.fc1Weight, [[b.global.fc1Weight, d.fc1Weight!]]);
-      emit.set(b.global.fc1Bias, [[b.global.fc1Bias, d.fc1Bias!]]);
+  const results: (Tensor[] | undefined)[] = jobs.map(() => undefined);
+  const ensure = (j: number): Tensor[] => {
+    let r = results[j];
+    if (!r) {
+      const t = performance.now();
+      r = results[j] = jobs[j]!.run();
+      timings[jobs[j]!.kind] += performance.now() - t;
+      opts.onProgress?.((done += jobs[j]!.size), total);
+      if (opts.lazy && j + 1 < jobs.length) {
+        setImmediate(() => {
+          try {
+            ensure(j + 1);
+          } catch {
+            // Not here: the error surfaces when that tensor's bytes are asked for.
+          }
+        });
+      }
     }
-    done += d.fc3Weight.numel;
-    opts.onProgress?.(done, total);
-  }
+    return r;
+  };
+  const emit = new Map<string, [string, Tensor][]>();
+  jobs.forEach((job, j) => {
+    if (!opts.lazy) ensure(j);
+    job.specs.forEach((s, i) => {
+      const tensor = opts.lazy
+        ? new Tensor(new Storage(s.dtype, numelOf(s.shape), () => ensure(j)[i]!.contiguousBytes()), s.shape)
+        : results[j]![i]!;
+      const list = emit.get(s.at) ?? [];
+      list.push([s.key, tensor]);
+      emit.set(s.at, list);
+    });
+  });
   const t2 = performance.now();
-  for (const p of pairs) {
-    for (const k of pairKeys(p)) drop.add(k);
-    const [w, bias] = convertConvBn(sd, p, eps);
-    emit.set(p.convWeight, [[p.convWeight, w], [p.prefix + 'conv.bias', bias]]);
-    done += w.numel;
-    opts.onProgress?.(done, total);
-  }
-  const t3 = performance.now();
   const out: StateDict = new Map();
   for (const [key, t] of sd) {
     const rep = emit.get(key);
     if (rep) for (const [k, v] of rep) out.set(k, v);
     else if (!drop.has(key)) out.set(key, t);
   }
-  const t4 = performance.now();
+  timings.assemble = performance.now() - t2;
   return {
     stateDict: out,
     blocks: blocks.map(({ block: b, geometry: g }) => ({
@@ -198,7 +270,7 @@ export function convertStateDict(sd: StateDict, opts: ConvertOptions = {}): Conv
     tensorsOut: out.size,
     elementsIn: elementsOf(sd),
     elementsOut: elementsOf(out),
-    timings: { find: t1 - t0, repmlp: t2 - t1, convBn: t3 - t2, assemble: t4 - t3 },
+    timings,
   };
 }
 

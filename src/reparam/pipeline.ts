@@ -22,6 +22,8 @@ export interface PipelineOptions {
   /** File name for messages. */
   where: string;
   onProgress?: (done: number, total: number) => void;
+  /** Compute converted tensors when first read (see convertStateDict). */
+  lazy?: boolean;
 }
 
 export interface PipelineResult extends ConvertResult {
@@ -58,7 +60,9 @@ export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): 
       hints.set(name, { ...fromArch, ...(arch.detected ? opts.hint : {}), ...hints.get(name) });
     }
   }
-  const result = convertStateDict(sd, { hints, ...(opts.hint ? { defaultHint: opts.hint } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  const result = convertStateDict(sd, {
+    hints, ...(opts.hint ? { defaultHint: opts.hint } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), lazy: opts.lazy ?? false,
+  });
   if (result.blocks.length === 0 && result.convBnPairs.length === 0) {
     throw new ReparamError(`${opts.where}: no training-time RepMLP (fc3.weight + fc3_bn.*) and no conv+BN pair (conv.weight + bn.*) found among its ${sd.size} keys; nothing to convert`);
   }
