@@ -250,3 +250,18 @@ test('per-block hints for a user model: keyed by block name', () => {
   assert.deepEqual(r.blocks.map((b) => [b.name, b.fc3Groups, b.h, b.w]), [['enc.mlp', 2, 2, 4], ['dec.0', 1, 3, 1]]);
   assert.deepEqual([...r.stateDict.keys()], ['enc.mlp.fc3.weight', 'enc.mlp.fc3.bias', 'dec.0.fc3.weight', 'dec.0.fc3.bias']);
 });
+
+test('lazy conversion: nothing computed until read, then the same values as the eager one', async () => {
+  const sd = repmlpSd({ C: 6, O: 9, h: 3, w: 3, g: 3, ks: [1, 3, 5], parts: 4 });
+  const eager = convertStateDict(sd).stateDict;
+  const lazy = convertStateDict(sd, { lazy: true });
+  assert.deepEqual([...lazy.stateDict.keys()], [...eager.keys()]);
+  const fc3 = lazy.stateDict.get('fc3.weight')!;
+  assert.equal(fc3.storage.loaded, false);
+  assert.equal(lazy.timings.repmlp, 0);
+  for (const [k, t] of eager) assert.deepEqual(lazy.stateDict.get(k)!.toFloat32(), t.toFloat32(), k);
+  assert.ok(lazy.timings.repmlp > 0);
+  // Bad dtypes are found before anything is computed.
+  sd.set('repconv5.bn.running_mean', Tensor.fromArray(new Int32Array(9), [9]));
+  assert.throws(() => convertStateDict(sd, { lazy: true }), /^ReparamError: repconv5\.bn\.running_mean: expected a floating-point tensor, found int32$/);
+});
