@@ -10,10 +10,11 @@ Subcommands (ARCH: a preset name or a JSON config file, as for `repmlp --arch`):
       torch.onnx.export of the same deploy model (input `input`, output `logits`, dynamic
       batch): the comparison file for the benchmark.
   check model.onnx
-      onnx.checker.check_model (by path, so external data works); prints opset/IR/nodes.
-  bench ARCH --weights deploy.pth [--threads 2] [--iters 10] [--onnx model.onnx ...]
-      batch-1 latency in ms: PyTorch eager on the deploy model, and (when given) python
-      onnxruntime is not assumed; ONNX files are timed from Node (src/export/bench).
+      onnx.checker.check_model(full_check=True) by path (external data works); prints
+      opset/IR/nodes.
+  bench ARCH --weights deploy.pth [--threads 2] [--iters 10]
+      batch-1 latency (JSON, ms) of PyTorch eager on the deploy model. ONNX files are
+      timed from Node with onnxruntime-node (src/export/bench.ts).
 
 Run with the real torch: /usr/bin/python3 tools/torch_onnx_export.py ...
 """
@@ -82,7 +83,8 @@ def cmd_onnx(a):
 
 def cmd_check(a):
     import onnx
-    onnx.checker.check_model(a.file)
+    # full_check adds strict shape inference over the whole graph.
+    onnx.checker.check_model(a.file, full_check=True)
     m = onnx.load(a.file, load_external_data=False)
     print(json.dumps({'ir_version': m.ir_version, 'opset': [o.version for o in m.opset_import],
                       'nodes': len(m.graph.node), 'inputs': [i.name for i in m.graph.input],
