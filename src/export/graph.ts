@@ -140,6 +140,7 @@ function pads(p: number): Pads {
 }
 
 /** RepMLP (deploy): global perceptron when there is more than one partition, then fc3. */
+/** The block's ReLU after the RepMLP is folded into it (`relu`), as for convs. */
 function repmlp(b: Builder, cfg: RepMLPResNetConfig, plan: BlockPlan, prefix: string, x: string): string {
   const r = repmlpParams(cfg, plan);
   const hp = r.H / r.h;
@@ -163,7 +164,7 @@ function repmlp(b: Builder, cfg: RepMLPResNetConfig, plan: BlockPlan, prefix: st
   return b.add(
     {
       op: 'partitionfc', name: fc3, input: x, output: fc3, addend, weight: b.weight(`${fc3}.weight`), bias: b.weight(`${fc3}.bias`),
-      h: r.h, w: r.w, groups: r.fc3Groups, outChannels: r.O,
+      h: r.h, w: r.w, groups: r.fc3Groups, outChannels: r.O, relu: true,
     },
     { kind: 'map', C: r.O, H: r.H, W: r.W },
   );
@@ -179,13 +180,11 @@ function block(b: Builder, cfg: RepMLPResNetConfig, plan: BlockPlan, x: string):
   } else if (plan.kind === 'light') {
     y = b.conv(`${p}.light_conv1`, x, { relu: true });
     y = repmlp(b, cfg, plan, `${p}.light_repmlp`, y);
-    y = b.add({ op: 'relu', name: `${p}.light_repmlp.relu`, input: y, output: `${p}.light_repmlp.relu` }, b.map(y));
     y = b.conv(`${p}.light_conv3`, y, { relu: false });
   } else {
     y = b.conv(`${p}.btnk_conv1`, x, { relu: true });
     y = b.conv(`${p}.btnk_conv2`, y, { pad: 1, relu: true });
     y = repmlp(b, cfg, plan, `${p}.btnk_repmlp`, y);
-    y = b.add({ op: 'relu', name: `${p}.btnk_repmlp.relu`, input: y, output: `${p}.btnk_repmlp.relu` }, b.map(y));
     y = b.conv(`${p}.btnk_conv4`, y, { pad: 1, relu: true });
     y = b.conv(`${p}.btnk_conv5`, y, { relu: false });
   }

@@ -100,6 +100,8 @@ export interface PartitionFcNode extends NodeBase {
   w: number;
   groups: number;
   outChannels: number;
+  /** ReLU on the result (ReLU commutes with the put-back, so writers apply it early). */
+  relu: boolean;
 }
 
 export type IrNode =

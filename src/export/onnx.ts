@@ -201,6 +201,8 @@ class Lowering {
       const sv = this.emit('Conv', `${p}/global`, [v, sums], `${p}/global`, conv1x1);
       x = this.emit('Add', `${p}/global_add`, [x, sv], `${p}/global_add`);
     }
+    // ReLU before the put-back: Conv (+ Add) + Relu is a pattern ORT fuses.
+    if (n.relu) x = this.emit('Relu', `${p}/relu`, [x], `${p}/relu`);
     x = this.reshape(`${p}/unsplit`, x, [-1, O, h, w, hp, wp]);
     x = this.emit('Transpose', `${p}/scatter`, [x], `${p}/scatter`, { perm: [0, 1, 4, 2, 5, 3] });
     this.reshape(n.output, x, [-1, O, H, W]);

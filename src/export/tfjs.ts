@@ -255,6 +255,7 @@ class Lowering {
       x = this.emit('AddV2', `${p}/global_add`, [x, sv], { T: T_FLOAT });
     }
     x = this.emit('AddV2', `${p}/bias`, [x, bias], { T: T_FLOAT });
+    if (n.relu) x = this.emit('Relu', `${p}/relu`, [x], { T: T_FLOAT });
     x = this.reshape(`${p}/unsplit`, x, [G, -1, wp, h, w, Og]);
     x = this.transpose(`${p}/scatter`, x, [1, 3, 2, 4, 0, 5]);
     this.reshape(n.output, x, [-1, H, W, O]);
