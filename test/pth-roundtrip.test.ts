@@ -125,7 +125,7 @@ test('property: zip and safetensors files round-trip through disk', async () => 
           assert.deepEqual(u.contiguousBytes(), t.contiguousBytes());
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 40, endOnFailure: true },
     );
   } finally {
     cleanup();

@@ -48,10 +48,10 @@ export function readCheckpointSync(src: string | Uint8Array): Checkpoint {
   if (source.size === 0) throw new CheckpointError(`${source.name}: file is empty`);
   const head = source.read(0, Math.min(16, source.size));
   if (isZip(head)) return { format: 'zip', root: readZip(source) };
-  // A legacy file is a stream of protocol-2 pickles (0x80 0x02 first); safetensors has a
-  // '{' after its 8-byte length. Sniffed by shape only, so the reader itself reports a
-  // lying length instead of the legacy reader failing on it.
-  if (head[0] !== PICKLE_PROTO && head.length > 8 && head[8] === OPEN_BRACE) return { format: 'safetensors', root: readSafetensors(source) };
+  // safetensors has a '{' after its 8-byte length; a legacy file starts with the magic
+  // number's pickle (80 02 8a 0a 6c fc 9c 46 f9 ...: never '{' there, whatever the
+  // protocol). Sniffed by shape only, so the reader itself reports a lying length.
+  if (head.length > 8 && head[8] === OPEN_BRACE) return { format: 'safetensors', root: readSafetensors(source) };
   if (head[0] !== PICKLE_PROTO) {
     const hex = [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new CheckpointError(`${source.name}: not a checkpoint: neither a torch zip (PK\\x03\\x04), a legacy torch file (pickle, 0x80 0x02) nor safetensors (length + '{'); it starts with ${hex}`);
