@@ -91,7 +91,14 @@ export const command: Command = {
     const [input, output] = positionals as [string, string];
     const p = plan(values);
     const ck = await readCheckpoint(input);
-    const { path, dict } = findStateDict(ck.root);
+    let found;
+    try {
+      found = findStateDict(ck.root);
+    } catch (e) {
+      if (e instanceof RepmlpError) throw new PrefixError(`${input}: ${e.message}`);
+      throw e;
+    }
+    const { path, dict } = found;
     let out = dict;
     let stripped = 0;
     if (p.strip !== undefined) {
