@@ -3,8 +3,9 @@
  *
  * Session options, chosen by measurement on the 2-core CI machine:
  * - graphOptimizationLevel 'all': besides constant folding and Conv+Relu / Gemm+Relu
- *   fusion ('extended' already does those), 'all' enables the NCHWc layout transform
- *   that blocks Conv channels for the AVX kernels.
+ *   fusion, 'all' enables the NCHWc layout transform that blocks Conv channels for the
+ *   AVX kernels. Light preset, batch 1, 2 threads, same session file, interleaved runs:
+ *   'all' 187 ms, 'basic' 280 ms, 'extended' 419 ms (best of 12 on a loaded machine).
  * - intraOpNumThreads = cores (default 2 here); interOpNumThreads 1 and sequential
  *   execution: the network is a chain, so parallel node execution only adds contention.
  */
