@@ -15,7 +15,16 @@ import {
   ImageError, centerCrop, decodeImage, fromRgba, loadBatch, parsePreprocess, preprocessImage,
   readImage, resizeBilinear, resizeShorter, type Preprocess, type RawImage,
 } from '../src/io/image.js';
-import { TOOLS, runPython, tempDir, torchSkip } from './helpers/torch.js';
+import { spawnSync } from 'node:child_process';
+import { PYTHON, TOOLS, runPython, tempDir, torchSkip } from './helpers/torch.js';
+
+/** PIL comes with python3-pil (pulled in beside python3-torch on Debian, but not by it). */
+function pilSkip(): false | string {
+  const t = torchSkip();
+  if (t) return t;
+  const r = spawnSync(PYTHON, ['-c', 'import PIL'], { encoding: 'utf8' });
+  return r.status === 0 ? false : `PIL not found at ${PYTHON} (apt-get install python3-pil); PIL comparison skipped`;
+}
 
 interface Case {
   file: string;
@@ -45,7 +54,7 @@ function f32(file: string): Float32Array {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
-test('PIL + torch agree with src/io/image.ts', { skip: torchSkip() }, async (t) => {
+test('PIL + torch agree with src/io/image.ts', { skip: pilSkip() }, async (t) => {
   const { dir, cleanup } = tempDir('repmlp-image-');
   try {
     const cases = JSON.parse(runPython([path.join(TOOLS, 'image_cases.py'), dir])) as Case[];

@@ -70,6 +70,12 @@ export interface DemoResult {
   outDir: string | null;
 }
 
+/** Paths in messages: relative to the working folder when inside it. */
+function shown(p: string): string {
+  const r = path.relative(process.cwd(), p);
+  return r && !r.startsWith('..') && !path.isAbsolute(r) ? r : p;
+}
+
 /** Seeded uniform numbers for the verify batch (reproducible runs). */
 function randomBatch(n: number, seed = 1): Float32Array {
   let a = seed >>> 0;
@@ -101,7 +107,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   try {
     // 1. inspect
     const info = await inspectFile(checkpoint);
-    log(`inspect  ${checkpoint}: ${info.format} checkpoint, ${info.tensors} tensors, ${info.elements.toLocaleString('en-US')} elements, arch ${info.arch ?? 'custom'}, mode ${info.mode ?? 'unknown'}`);
+    log(`inspect  ${shown(checkpoint)}: ${info.format} checkpoint, ${info.tensors} tensors, ${info.elements.toLocaleString('en-US')} elements, arch ${info.arch ?? 'custom'}, mode ${info.mode ?? 'unknown'}`);
     const train = await openClassifier(checkpoint, opts);
     opened.push(train);
     if (train.mode !== 'train') throw new DemoError(`${checkpoint}: demo needs a training-time checkpoint (this one is in deploy form); try repmlp eval on it`);
@@ -117,7 +123,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const deployFile = path.join(work, 'deploy.pth');
     await writeCheckpoint(deployFile, stateDictToPy(conv.stateDict));
     const convertMs = performance.now() - t0;
-    log(`convert  ${conv.blocks.length} RepMLP blocks and ${conv.convBnPairs.length} conv+BN pairs fused: ${conv.tensorsIn} -> ${conv.tensorsOut} tensors, ${conv.elementsIn.toLocaleString('en-US')} -> ${conv.elementsOut.toLocaleString('en-US')} elements (${convertMs.toFixed(0)} ms) -> ${deployFile}`);
+    log(`convert  ${conv.blocks.length} RepMLP blocks and ${conv.convBnPairs.length} conv+BN pairs fused: ${conv.tensorsIn} -> ${conv.tensorsOut} tensors, ${conv.elementsIn.toLocaleString('en-US')} -> ${conv.elementsOut.toLocaleString('en-US')} elements (${convertMs.toFixed(0)} ms) -> ${shown(deployFile)}`);
 
     // 3. export, each with a model card so predict/eval on the files need no flags
     const card: ModelCard = { ...(train.meta.name ? { name: train.meta.name } : {}), arch: 'arch.json', preprocess: train.meta.preprocess, classes: train.meta.classes };
@@ -128,7 +134,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const tfjs = await writeTfjs(tfjsDir, g);
     for (const f of ['deploy.meta.json', 'model.meta.json']) writeFileSync(path.join(work, f), JSON.stringify(card, null, 2) + '\n');
     writeFileSync(path.join(tfjsDir, 'model.meta.json'), JSON.stringify({ ...card, arch: '../arch.json' }, null, 2) + '\n');
-    log(`export   ONNX ${onnxFile} (${(onnx.bytes / 1e6).toFixed(2)} MB, opset ${onnx.opset}); TF.js ${tfjsDir}/model.json (${tfjs.shards} shard(s), ${(tfjs.bytes / 1e6).toFixed(2)} MB)`);
+    log(`export   ONNX ${shown(onnxFile)} (${(onnx.bytes / 1e6).toFixed(2)} MB, opset ${onnx.opset}); TF.js ${shown(tfjsDir)}/model.json (${tfjs.shards} shard(s), ${(tfjs.bytes / 1e6).toFixed(2)} MB)`);
 
     const runtimes = [train];
     for (const f of [deployFile, onnxFile, path.join(tfjsDir, 'model.json')]) {
@@ -160,7 +166,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       const chunk = files.slice(i, i + batch);
       batches.push({ x: loadBatch(chunk.map((f) => f.file), train.meta.preprocess).data, labels: chunk.map((f) => f.label) });
     }
-    log(`evaluate ${files.length} images of ${folder} (${list.classes.length} classes) on 4 runtimes`);
+    log(`evaluate ${files.length} images of ${shown(folder)} (${list.classes.length} classes) on 4 runtimes`);
     const rows: RuntimeRow[] = [];
     const preds: number[][] = [];
     for (const c of runtimes) {

