@@ -39,6 +39,8 @@ const LOCAL_HEADER_SIZE = 30;
 const U32_MAX = 0xffffffff;
 const U16_MAX = 0xffff;
 export const DATA_ALIGNMENT = 64;
+/** Records up to this size are written while the next is prepared. */
+const PIPELINE_MAX = 32 << 20;
 /** Bytes between background datasync calls. */
 const FLUSH_EVERY = 64 << 20;
 
@@ -110,6 +112,9 @@ export class ZipWriter {
     await this.inFlight;
     this.inFlight = this.writeRecord(h, chunks, onChunk);
     this.inFlight.catch(() => undefined); // handled where awaited (next add or finish)
+    // A large record is written before the caller reads the next one: one big storage
+    // in memory at a time keeps a multi-GB rewrite within bounded memory.
+    if (size >= PIPELINE_MAX) await this.inFlight;
   }
 
   private async writeRecord(header: Uint8Array, chunks: readonly Uint8Array[], onChunk?: (bytes: number) => void): Promise<void> {
