@@ -98,3 +98,47 @@ test('interop: a state dict found in a wrapper is written as safetensors and rea
     cleanup();
   }
 });
+
+test('interop: repmlp prefix output equals torch\'s consume_prefix_in_state_dict_if_present, key order kept', { skip: torchSkip() }, async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const { spawnSync } = await import('node:child_process');
+    const { ROOT } = await import('./helpers/torch.js');
+    const cases: [string, string][] = [];
+    for (const file of ['ddp.pth', 'ddp_wrapped.legacy.pth', 'ddp_wrapped.pth']) {
+      const out = path.join(dir, file.replace(/\.pth$/, '.stripped.pth'));
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), 'prefix', path.join(CKPT, file), out], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      cases.push([path.join(CKPT, file), out]);
+    }
+    const script = `
+import sys, json, torch, collections
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present as consume
+res = []
+for src, out in json.loads(sys.argv[1]):
+    a = torch.load(src); b = torch.load(out, weights_only=True)
+    sa = a['state_dict'] if 'state_dict' in a else a
+    sb = b['state_dict'] if 'state_dict' in b else b
+    order = [k[len('module.'):] for k in sa.keys()]
+    meta = collections.OrderedDict(sa._metadata)
+    sa._metadata = meta
+    consume(sa, 'module.')
+    # torch 1.13 looks for '_metadata' as a key, not the attribute: strip it as it should
+    m2 = collections.OrderedDict()
+    for k, v in meta.items():
+        if k == '': continue
+        m2[k[len('module.'):] if k.startswith('module.') else ''] = v
+    ok = (list(sb.keys()) == order and set(sa.keys()) == set(sb.keys())
+          and all(torch.equal(sa[k], sb[k]) and sa[k].dtype == sb[k].dtype for k in sb)
+          and dict(sb._metadata) == dict(m2) and list(sb._metadata.keys()) == list(m2.keys()))
+    if 'state_dict' in a:
+        ok = ok and {k: v for k, v in a.items() if k != 'state_dict'} == {k: v for k, v in b.items() if k != 'state_dict'}
+    res.append([out, ok])
+print(json.dumps(res))
+`;
+    const res = JSON.parse(runPython(['-c', script, JSON.stringify(cases)])) as [string, boolean][];
+    for (const [out, ok] of res) assert.ok(ok, `${out} differs from torch's own prefix removal`);
+  } finally {
+    cleanup();
+  }
+});

@@ -39,3 +39,19 @@ test('read small.safetensors equals what was written', async () => {
   assert.deepEqual(describe(new PyDict(root.map, true)), obj);
   assert.deepEqual(Object.fromEntries((root.attrs.get('__metadata__') as PyDict).map), meta);
 });
+
+test('legacy storage views (torch < 1.6 wrote (view_key, offset, size) as the 6th pid element)', async () => {
+  const { PickleAsm, legacyWith } = await import('./hostile-build.js');
+  const { WOP } = await import('../src/pth/pickler.js');
+  // _rebuild_tensor_v2(pid('storage', FloatStorage, 'root', 'cpu', 6, ('view', 2, 3)), 0, (3,), (1,), False, OrderedDict())
+  const a = new PickleAsm();
+  a.global('torch._utils', '_rebuild_tensor_v2').op(WOP.MARK);
+  a.tuple((b) => b.str('storage'), (b) => b.global('torch', 'FloatStorage'), (b) => b.str('root'), (b) => b.str('cpu'), (b) => b.int(6),
+    (b) => b.str('view').int(2).int(3).op(WOP.TUPLE3)).op(WOP.BINPERSID);
+  a.int(0).int(3).op(WOP.TUPLE1).int(1).op(WOP.TUPLE1).op(WOP.NEWFALSE).global('collections', 'OrderedDict').op(WOP.EMPTY_TUPLE, WOP.REDUCE, WOP.TUPLE, WOP.REDUCE);
+  const data = new Uint8Array(new Float32Array([0, 1, 2, 3, 4, 5]).buffer);
+  const ck = await readCheckpoint(legacyWith(a.stop(), [['root', 6n, data]]));
+  const t = ck.root as Tensor;
+  assert.deepEqual([...t.toFloat32()], [2, 3, 4]);
+  assert.equal(t.storage.numel, 3);
+});
