@@ -32,6 +32,12 @@ export class Storage {
     else this.data = source;
   }
   private load: (() => Uint8Array) | undefined;
+  /**
+   * The CRC-32 the source zip records for these bytes. The zip writer reuses it: no
+   * second pass over the data, and a record corrupted in the source stays detectably
+   * corrupt (a fresh CRC would bless it).
+   */
+  sourceCrc32?: number;
 
   get byteLength(): number {
     return this.numel * dtypeInfo(this.dtype).itemSize;

@@ -106,6 +106,7 @@ function readZip(src: ByteSource): PyValue {
     }
     zip.dataOffset(record); // bounds-checked now, read later
     const s = new Storage(dtype, Number(numel), () => zip.read(record), key, typeof location === 'string' ? location : 'cpu');
+    s.sourceCrc32 = entry.crc32;
     storages.set(key, s);
     return s;
   };

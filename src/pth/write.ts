@@ -64,7 +64,8 @@ export async function writeCheckpoint(path: string, obj: PyValue, opts: WriteOpt
     let done = 0;
     for (let i = 0; i < storages.length; i++) {
       // Not kept: a lazily read storage is read, written and released.
-      await zip.add(`${top}/data/${i}`, storages[i]!.bytesUncached(), (n) => opts.onProgress?.((done += n), total));
+      const s = storages[i]!;
+      await zip.add(`${top}/data/${i}`, s.bytesUncached(), (n) => opts.onProgress?.((done += n), total), s.sourceCrc32);
     }
     await zip.add(`${top}/version`, enc.encode(ZIP_VERSION));
     await zip.finish();

@@ -78,9 +78,10 @@ export class ZipWriter {
 
   /**
    * Adds a STORED record. `data` may be several chunks (a record larger than one
-   * Uint8Array can hold); `onChunk` reports progress in bytes.
+   * Uint8Array can hold); `onChunk` reports progress in bytes; `knownCrc32`, when the
+   * bytes are a source zip record unchanged, is its recorded CRC (else it is computed).
    */
-  async add(name: string, data: Uint8Array | readonly Uint8Array[], onChunk?: (bytes: number) => void): Promise<void> {
+  async add(name: string, data: Uint8Array | readonly Uint8Array[], onChunk?: (bytes: number) => void, knownCrc32?: number): Promise<void> {
     if (this.finished) throw new ZipWriteError(`${name}: archive already finished`);
     if (this.names.has(name)) throw new ZipWriteError(`${name}: duplicate record name`);
     this.names.add(name);
@@ -89,8 +90,9 @@ export class ZipWriter {
     let crc = 0;
     for (const c of chunks) {
       size += c.byteLength;
-      crc = crc32(c, crc);
+      if (knownCrc32 === undefined) crc = crc32(c, crc);
     }
+    if (knownCrc32 !== undefined) crc = knownCrc32 >>> 0;
     const nameBytes = new TextEncoder().encode(name);
     if (nameBytes.length > U16_MAX) throw new ZipWriteError(`${name}: record name too long`);
     const zip64 = this.always || size >= U32_MAX;

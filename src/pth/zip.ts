@@ -33,6 +33,8 @@ export interface ZipEntry {
   compressedSize: number;
   size: number;
   localHeaderOffset: number;
+  /** CRC-32 the central directory records (not checked on read, like torch). */
+  crc32: number;
 }
 
 /** Record names come from the file: long ones are cut in messages. */
@@ -155,6 +157,7 @@ function readCentralDirectory(src: ByteSource): ZipEntry[] {
     const e: ZipEntry = {
       name,
       method: dv.getUint16(p + 10, true),
+      crc32: dv.getUint32(p + 16, true),
       compressedSize: dv.getUint32(p + 20, true),
       size: dv.getUint32(p + 24, true),
       localHeaderOffset: dv.getUint32(p + 42, true),
