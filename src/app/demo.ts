@@ -41,6 +41,8 @@ export interface DemoOptions extends OpenOptions {
   tolerance?: number;
   /** Step messages as they happen. */
   log?: (line: string) => void;
+  /** Progress of the long steps (convert, evaluate per runtime), for a CLI's bars. */
+  onProgress?: (stage: string, done: number, total: number) => void;
 }
 
 export interface RuntimeRow {
@@ -57,6 +59,8 @@ export interface DemoResult {
   checkpoint: string;
   folder: string;
   images: number;
+  /** Outputs of the model and class folders evaluated (they differ for a model of another task). */
+  classes: { model: number; folder: number };
   inspect: Pick<InspectReport, 'format' | 'tensors' | 'elements' | 'arch' | 'mode'>;
   convert: { tensorsIn: number; tensorsOut: number; elementsIn: number; elementsOut: number; blocks: number; convBnPairs: number; ms: number };
   verify: { maxAbs: number; maxRel: number; tolerance: number; batch: number; passed: boolean; perRuntime: { runtime: string; maxAbs: number; maxRel: number }[] };
@@ -119,7 +123,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     // 2. convert
     const t0 = performance.now();
     const loaded = await loadStateDictFile(checkpoint);
-    const conv = convertTrainingStateDict(loaded.stateDict, { arch: archFile, where: checkpoint });
+    const conv = convertTrainingStateDict(loaded.stateDict, {
+      arch: archFile, where: checkpoint, onProgress: (d, t) => opts.onProgress?.('convert', d, t),
+    });
     const deployFile = path.join(work, 'deploy.pth');
     await writeCheckpoint(deployFile, stateDictToPy(conv.stateDict));
     const convertMs = performance.now() - t0;
@@ -173,7 +179,11 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       await c.logits(batches[0]!.x.subarray(0, train.inputShape.reduce((a, b) => a * b, 1)), 1); // warm-up
       const scorer = new Scorer(c.numClasses);
       const t = performance.now();
-      for (const b of batches) scorer.add(await c.logits(b.x, b.labels.length), b.labels);
+      let done = 0;
+      for (const b of batches) {
+        scorer.add(await c.logits(b.x, b.labels.length), b.labels);
+        opts.onProgress?.(c.runtime, (done += b.labels.length), files.length);
+      }
       const s = (performance.now() - t) / 1000;
       const label = c === train ? c.runtime : c.runtime.replace('deploy checkpoint', 'deploy checkpoint, converted');
       rows.push({ runtime: label, kind: c.kind, file: c.path, top1: scorer.correct1 / files.length, top5: scorer.correct5 / files.length, correct1: scorer.correct1, imagesPerSecond: files.length / s });
@@ -182,7 +192,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const samePredictions = preds[0]!.filter((p, i) => preds.every((q) => q[i] === p)).length;
     const agree = rows.every((r) => r.correct1 === rows[0]!.correct1) && samePredictions === files.length;
     return {
-      checkpoint, folder, images: files.length,
+      checkpoint, folder, images: files.length, classes: { model: train.numClasses, folder: list.classes.length },
       inspect: { format: info.format, tensors: info.tensors, elements: info.elements, arch: info.arch, mode: info.mode },
       convert: { tensorsIn: conv.tensorsIn, tensorsOut: conv.tensorsOut, elementsIn: conv.elementsIn, elementsOut: conv.elementsOut, blocks: conv.blocks.length, convBnPairs: conv.convBnPairs.length, ms: convertMs },
       verify: { maxAbs, maxRel, tolerance, batch: vn, passed, perRuntime },

@@ -10,6 +10,7 @@ import { int, printJson, str } from './command.js';
 import { UsageError } from '../errors.js';
 import { runDemo, type DemoResult, type RuntimeRow } from '../app/demo.js';
 import { MODEL_OPTIONS, openOptions } from './predict.js';
+import { progress, type Progress } from './progress.js';
 
 function rel(p: string): string {
   const r = path.relative(process.cwd(), p);
@@ -30,7 +31,10 @@ export function formatTable(r: DemoResult): string {
   const verdict = r.agree
     ? `The four runtimes agree: same accuracy, same top-1 on all ${r.images} images${r.reference ? (r.reference.correct1 === r.rows[0]!.correct1 ? ', equal to PyTorch' : ` (PyTorch recorded ${r.reference.correct1})`) : ''}.`
     : `MISMATCH: the runtimes disagree (same top-1 on ${r.samePredictions}/${r.images} images).`;
-  return [...out, '', verdict].join('\n');
+  const note = r.classes.model !== r.classes.folder
+    ? [`(The model has ${r.classes.model} classes and the folder ${r.classes.folder}: the accuracy itself means little here, the agreement does.)`]
+    : [];
+  return [...out, '', verdict, ...note].join('\n');
 }
 
 export const command: Command = {
@@ -53,8 +57,22 @@ export const command: Command = {
     const out = str(values, 'out');
     if (positionals[0] === undefined && str(values, 'arch')) throw new UsageError('demo: --arch applies to a checkpoint you give (repmlp demo CKPT --arch ARCH); the bundled one carries its own');
     const log = json ? undefined : (l: string) => process.stdout.write(l + '\n');
+    // One bar per long stage, on a terminal only (progress() is silent otherwise).
+    let bar: { stage: string; p: Progress } | undefined;
+    const onProgress = (stage: string, done: number, total: number) => {
+      if (bar?.stage !== stage) {
+        bar?.p.stop();
+        bar = { stage, p: progress(stage.replace(/^TF\.js \w+ \((.*)\)$/, 'TF.js $1'), total) };
+      }
+      bar.p.update(done);
+      if (done >= total) {
+        bar.p.stop();
+        bar = undefined;
+      }
+    };
     const t0 = performance.now();
     const r = await runDemo({
+      onProgress,
       ...openOptions(values),
       ...(positionals[0] ? { checkpoint: positionals[0] } : {}),
       ...(folder ? { folder } : {}), ...(limit ? { limit } : {}), ...(batch ? { batch } : {}), ...(out ? { out } : {}),

@@ -9,13 +9,14 @@ import { int, printJson, str } from './command.js';
 import { UsageError } from '../errors.js';
 import { openClassifier, type OpenOptions } from '../app/classifier.js';
 import { predictFiles } from '../app/classify.js';
-import { isBackendName } from '../model/backend.js';
+import { assertReadableFile } from '../io/image.js';
 
 /** --arch, --meta, --backend as openClassifier takes them (shared by eval). */
 export function openOptions(values: Record<string, unknown>): OpenOptions {
   const v = values as Record<string, string | boolean | string[] | undefined>;
   const backend = str(v, 'backend');
-  if (backend !== undefined && (!isBackendName(backend))) throw new UsageError(`--backend ${backend}: expected wasm, cpu or tensorflow`);
+  // Checked here rather than with model/backend.ts, which would load TF.js at start-up.
+  if (backend !== undefined && backend !== 'wasm' && backend !== 'cpu' && backend !== 'tensorflow') throw new UsageError(`--backend ${backend}: expected wasm, cpu or tensorflow`);
   const arch = str(v, 'arch');
   const meta = str(v, 'meta');
   return { ...(arch ? { arch } : {}), ...(meta ? { meta } : {}), ...(backend ? { backend } : {}) };
@@ -44,7 +45,9 @@ export const command: Command = {
   async run({ positionals, values, json }) {
     const [model, ...images] = positionals as [string, ...string[]];
     const k = int(values, 'top', 5)!;
-    const clf = await openClassifier(model, openOptions(values));
+    const open = openOptions(values);
+    for (const f of images) assertReadableFile(f); // before a possibly large model loads
+    const clf = await openClassifier(model, open);
     try {
       const results = await predictFiles(clf, images, k);
       if (json) {

@@ -19,7 +19,7 @@
  * The steps are configurable (Preprocess) so a model with another input size or a
  * single channel (the bundled Fashion-MNIST demo) is fed exactly what it was trained on.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { z } from 'zod';
@@ -56,16 +56,30 @@ export function sniffFormat(bytes: Uint8Array): 'png' | 'jpeg' | string | null {
   return null;
 }
 
+function unreadable(file: string, e: unknown): ImageError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new ImageError(`${file}: cannot read image (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : (e as Error).message})`);
+}
+
 /** Reads and decodes an image file; every failure names the file. */
 export function readImage(file: string, mode: ColorMode = 'RGB'): RawImage {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageError(`${file}: cannot read image (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : (e as Error).message})`);
+    throw unreadable(file, e);
   }
   return decodeImage(bytes, file, mode);
+}
+
+/** Fails fast (before a model is loaded) when `file` is missing, a folder or unreadable. */
+export function assertReadableFile(file: string): void {
+  try {
+    if (statSync(file).isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+    accessSync(file, fsConstants.R_OK);
+  } catch (e) {
+    throw unreadable(file, e);
+  }
 }
 
 /** Decodes JPEG or PNG bytes and converts to `mode` as PIL's Image.convert does. */
