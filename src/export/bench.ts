@@ -42,14 +42,16 @@ export async function benchOnnx(
 }
 
 /**
- * Several ONNX files timed in alternation (one run of each per round), so that on a
- * shared machine every file sees the same background load; min and median per file.
+ * Several ONNX files timed in alternation (one run of each per round, the order rotating
+ * every round), so that on a shared machine every file sees the same background load.
+ * Per file: min and median, and the median over rounds of its time divided by the first
+ * file's in the same round (a paired ratio, far steadier than a ratio of medians).
  */
 export async function compareOnnx(
   files: readonly string[],
   shape: readonly number[],
   opts: { threads?: number; iters?: number; warmup?: number } = {},
-): Promise<Map<string, LatencyResult>> {
+): Promise<Map<string, LatencyResult & { ratioToFirst: number }>> {
   const threads = opts.threads ?? 2;
   const sessions = [];
   const loads: number[] = [];
@@ -64,16 +66,21 @@ export async function compareOnnx(
     for (const s of sessions) for (let i = 0; i < (opts.warmup ?? 2); i++) await s.run(x, shape);
     const times = sessions.map((): number[] => []);
     for (let i = 0; i < (opts.iters ?? 10); i++) {
-      for (const [j, s] of sessions.entries()) {
+      for (let k = 0; k < sessions.length; k++) {
+        const j = (k + i) % sessions.length;
         const t = performance.now();
-        await s.run(x, shape);
+        await sessions[j]!.run(x, shape);
         times[j]!.push(performance.now() - t);
       }
     }
-    const out = new Map<string, LatencyResult>();
+    const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+    const out = new Map<string, LatencyResult & { ratioToFirst: number }>();
     for (const [j, f] of files.entries()) {
-      const t = times[j]!.sort((a, b) => a - b);
-      out.set(f, { medianMs: t[t.length >> 1]!, minMs: t[0]!, iters: t.length, threads, loadMs: loads[j]! });
+      const t = times[j]!;
+      out.set(f, {
+        medianMs: median(t), minMs: Math.min(...t), iters: t.length, threads, loadMs: loads[j]!,
+        ratioToFirst: median(t.map((v, i) => v / times[0]![i]!)),
+      });
     }
     return out;
   } finally {
