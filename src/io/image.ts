@@ -229,24 +229,29 @@ function clip8(v: number): number {
   return Math.floor(v / (1 << PRECISION_BITS));
 }
 
-/** One pass along x (axis 'x') or y, rounding to uint8 like Pillow's 8bpc passes. */
+/**
+ * One pass along x (axis 'x') or y, rounding to uint8 like Pillow's 8bpc passes. The
+ * tap loop reads `src` at `base + i * step`: step is the channel count along x and a
+ * row along y, so one loop serves both passes without per-tap branching.
+ */
 function resamplePass(src: RawImage, outW: number, outH: number, axis: 'x' | 'y', c: Coeffs): RawImage {
   const ch = src.channels;
+  const data = src.data;
   const out = new Uint8Array(outW * outH * ch);
   const half = 1 << (PRECISION_BITS - 1);
+  const step = axis === 'x' ? ch : src.width * ch;
+  let o = 0;
   for (let y = 0; y < outH; y++) {
     for (let x = 0; x < outW; x++) {
-      const o = axis === 'x' ? x : y;
-      const min = c.bounds[o * 2]!;
-      const count = c.bounds[o * 2 + 1]!;
-      const k = o * c.ksize;
+      const t = axis === 'x' ? x : y;
+      const min = c.bounds[t * 2]!;
+      const count = c.bounds[t * 2 + 1]!;
+      const k = t * c.ksize;
+      const start = axis === 'x' ? (y * src.width + min) * ch : (min * src.width + x) * ch;
       for (let b = 0; b < ch; b++) {
         let ss = half;
-        for (let i = 0; i < count; i++) {
-          const si = axis === 'x' ? (y * src.width + min + i) * ch + b : ((min + i) * src.width + x) * ch + b;
-          ss += src.data[si]! * c.kk[k + i]!;
-        }
-        out[(y * outW + x) * ch + b] = clip8(ss);
+        for (let i = 0, si = start + b; i < count; i++, si += step) ss += data[si]! * c.kk[k + i]!;
+        out[o++] = clip8(ss);
       }
     }
   }
