@@ -71,14 +71,19 @@ export class ZipReader {
     return this.entries.has(name);
   }
 
-  /** Where a record's data starts (after its local header), bounds-checked. */
+  private readonly starts = new Map<string, number>();
+
+  /** Where a record's data starts (after its local header), bounds-checked; read once. */
   dataOffset(name: string): number {
+    const known = this.starts.get(name);
+    if (known !== undefined) return known;
     const e = this.entry(name);
     if (e.localHeaderOffset + LOCAL_SIZE > this.src.size) throw new ZipError(`${this.src.name}: record ${shown(name)}: local header at ${e.localHeaderOffset} is past the end of the file`);
     const dv = view(this.src.read(e.localHeaderOffset, LOCAL_SIZE));
     if (dv.getUint32(0, true) !== SIG.local) throw new ZipError(`${this.src.name}: record ${shown(name)}: no local header at offset ${e.localHeaderOffset}`);
     const start = e.localHeaderOffset + LOCAL_SIZE + dv.getUint16(26, true) + dv.getUint16(28, true);
     if (start + e.size > this.src.size) throw new ZipError(`${this.src.name}: record ${shown(name)}: ${e.size} bytes at offset ${start} run past the end of the file (${this.src.size} bytes)`);
+    this.starts.set(name, start);
     return start;
   }
 
