@@ -15,6 +15,9 @@ Subcommands (ARCH: a preset name or a JSON config file, as for `repmlp --arch`):
   bench ARCH --weights deploy.pth [--threads 2] [--iters 10]
       batch-1 latency (JSON, ms) of PyTorch eager on the deploy model. ONNX files are
       timed from Node with onnxruntime-node (src/export/bench.ts).
+  serve ARCH --weights deploy.pth [--threads 2]
+      for paired timing from another process: prints `ready`, then for every stdin line
+      runs one batch-1 forward and prints its time in ms (one line each).
 
 Run with the real torch: /usr/bin/python3 tools/torch_onnx_export.py ...
 """
@@ -108,6 +111,19 @@ def cmd_bench(a):
                       'min_ms': times[0], 'iters': a.iters}))
 
 
+@torch.no_grad()
+def cmd_serve(a):
+    torch.set_num_threads(a.threads)
+    model = deploy_model(a.arch, a.weights)
+    x = torch.randn(input_shape(load_cfg(a.arch), 1))
+    model(x)
+    print('ready', flush=True)
+    for _ in sys.stdin:
+        t = time.perf_counter()
+        model(x)
+        print(f'{(time.perf_counter() - t) * 1000:.3f}', flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -138,6 +154,11 @@ def main():
     s.add_argument('--threads', type=int, default=2)
     s.add_argument('--iters', type=int, default=10)
     s.set_defaults(f=cmd_bench)
+    s = sub.add_parser('serve')
+    s.add_argument('arch')
+    s.add_argument('--weights', required=True)
+    s.add_argument('--threads', type=int, default=2)
+    s.set_defaults(f=cmd_serve)
     a = p.parse_args()
     a.f(a)
 
