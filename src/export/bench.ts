@@ -87,3 +87,63 @@ export async function compareOnnx(
     for (const s of sessions) await s.release();
   }
 }
+
+/** One timed batch-1 forward; resolves to milliseconds. */
+export type Runner = () => Promise<number>;
+
+/** A timed onnxruntime run on a fixed input. */
+export function onnxRunner(session: Awaited<ReturnType<typeof openOnnx>>, shape: readonly number[]): Runner {
+  const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.7));
+  return async () => {
+    const t = performance.now();
+    await session.run(x, shape);
+    return performance.now() - t;
+  };
+}
+
+/**
+ * PyTorch eager in a child process (tools/torch_onnx_export.py serve), driven one
+ * forward at a time so its runs can be interleaved with ours; the child reports its
+ * own in-process time, so pipe overhead is not counted.
+ */
+export async function eagerRunner(python: string, tool: string, arch: string, weights: string, threads = 2): Promise<{ run: Runner; close: () => void }> {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const child = spawn(python, [tool, 'serve', arch, '--weights', weights, '--threads', String(threads)], {
+    env: { ...process.env, OMP_NUM_THREADS: String(threads) }, stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<string> => {
+    const r = await lines.next();
+    if (r.done) throw new Error(`${tool} serve exited`);
+    return r.value;
+  };
+  if ((await next()) !== 'ready') throw new Error(`${tool} serve did not start`);
+  return {
+    run: async () => {
+      child.stdin.write('run\n');
+      return Number(await next());
+    },
+    close: () => child.stdin.end(),
+  };
+}
+
+/**
+ * Paired timing: each round runs every runner once, in an order that rotates, so all
+ * see the same background load; per runner min, median and the median paired ratio to
+ * the first runner.
+ */
+export async function pairedLatency(runners: Record<string, Runner>, iters = 20, warmup = 2): Promise<Record<string, { minMs: number; medianMs: number; ratioToFirst: number }>> {
+  const names = Object.keys(runners);
+  for (const r of Object.values(runners)) for (let i = 0; i < warmup; i++) await r();
+  const t: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let i = 0; i < iters; i++) {
+    for (let k = 0; k < names.length; k++) {
+      const n = names[(k + i) % names.length]!;
+      t[n]!.push(await runners[n]!());
+    }
+  }
+  const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+  const first = t[names[0]!]!;
+  return Object.fromEntries(names.map((n) => [n, { minMs: Math.min(...t[n]!), medianMs: median(t[n]!), ratioToFirst: median(t[n]!.map((v, i) => v / first[i]!)) }]));
+}
