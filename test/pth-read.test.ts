@@ -55,3 +55,15 @@ test('legacy storage views (torch < 1.6 wrote (view_key, offset, size) as the 6t
   assert.deepEqual([...t.toFloat32()], [2, 3, 4]);
   assert.equal(t.storage.numel, 3);
 });
+
+test('torch >= 2 tensors with Python state: _rebuild_from_type_v2(func, torch.Tensor, args, state)', async () => {
+  const { PickleAsm, zipWith } = await import('./hostile-build.js');
+  const { WOP } = await import('../src/pth/pickler.js');
+  const a = new PickleAsm();
+  a.global('torch._tensor', '_rebuild_from_type_v2').op(WOP.MARK).global('torch._utils', '_rebuild_tensor_v2').global('torch', 'Tensor');
+  a.tuple((b) => b.storage('FloatStorage', '0', 2), (b) => b.int(0), (b) => b.int(2).op(WOP.TUPLE1), (b) => b.int(1).op(WOP.TUPLE1), (b) => b.op(WOP.NEWFALSE),
+    (b) => b.global('collections', 'OrderedDict').op(WOP.EMPTY_TUPLE, WOP.REDUCE));
+  a.op(WOP.EMPTY_DICT).str('foo').int(1).op(WOP.SETITEM, WOP.TUPLE, WOP.REDUCE);
+  const ck = await readCheckpoint(await zipWith(a.stop(), { '0': new Uint8Array(new Float32Array([5, 6]).buffer) }));
+  assert.deepEqual([...(ck.root as Tensor).toFloat32()], [5, 6]);
+});

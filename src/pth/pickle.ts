@@ -164,6 +164,11 @@ function buildAllowList(): Map<string, Value> {
     if (!(func instanceof Callable) || !(args instanceof PyTuple)) throw new PickleError('_rebuild_from_type_v2: malformed arguments');
     return func.call(args.items);
   });
+  // torch >= 2 names the tensor class as the 2nd argument of _rebuild_from_type_v2;
+  // here it is only a marker: calling it is refused.
+  fn('torch.Tensor', () => {
+    throw new PickleError('torch.Tensor cannot be constructed directly');
+  });
   fn('torch.Size', (a) => {
     const t = a[0];
     if (!(t instanceof PyTuple)) throw new PickleError(`torch.Size: expected a tuple, got ${describe(t ?? null)}`);
