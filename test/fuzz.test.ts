@@ -215,3 +215,26 @@ test(`fuzz: ${CASES} mutated checkpoints load or fail with RepmlpError`, { timeo
   assert.ok(slowest < 5000, `a case took ${slowest} ms`);
   assert.ok(rss < 1.5 * 2 ** 30, `rss grew to ${rss}`);
 });
+
+test('fuzz: truncation at every region boundary (+-1) and every 7th byte, every seed file', { timeout: 120_000 }, () => {
+  let loaded = 0;
+  let refused = 0;
+  for (const seed of SEEDS) {
+    const cuts = new Set<number>();
+    for (const b of seed.boundaries) for (const d of [-1, 0, 1]) if (b + d >= 0 && b + d < seed.bytes.length) cuts.add(b + d);
+    for (let i = 0; i < seed.bytes.length; i += 7) cuts.add(i);
+    for (const n of cuts) {
+      try {
+        exercise(readCheckpointSync(seed.bytes.slice(0, n)).root);
+        loaded++;
+      } catch (e) {
+        if (!(e instanceof RepmlpError)) assert.fail(`${seed.name} cut at ${n}: ${(e as Error)?.name}: ${(e as Error)?.message}`);
+        assert.ok(e.message.length > 0 && !e.message.includes('\n'));
+        refused++;
+      }
+    }
+  }
+  console.log(`fuzz: truncations: ${loaded + refused} cases, ${refused} refused, ${loaded} loaded`);
+  // a truncated checkpoint never loads: every region is needed
+  assert.equal(loaded, 0);
+});
