@@ -4,8 +4,9 @@
  * Session options, chosen by measurement on the 2-core CI machine:
  * - graphOptimizationLevel 'all': besides constant folding and Conv+Relu / Gemm+Relu
  *   fusion, 'all' enables the NCHWc layout transform that blocks Conv channels for the
- *   AVX kernels. Light preset, batch 1, 2 threads, same session file, interleaved runs:
- *   'all' 187 ms, 'basic' 280 ms, 'extended' 419 ms (best of 12 on a loaded machine).
+ *   AVX kernels. Light preset, batch 1, 2 threads, one file in three sessions timed in
+ *   rotation (src/export/bench.ts pairedLatency, 12 rounds, shared machine): 'extended'
+ *   and 'basic' took 1.24x and 1.22x the time of 'all' (paired medians).
  * - intraOpNumThreads = cores (default 2 here); interOpNumThreads 1 and sequential
  *   execution: the network is a chain, so parallel node execution only adds contention.
  */
