@@ -95,6 +95,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `repmlp inspect x.pth | head`: a closed pipe ends the output, not with a crash.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 main(process.argv.slice(2)).then((rc) => {
   process.exitCode = rc;
 });
