@@ -86,6 +86,14 @@ export function memoryHandle(): { fh: FileHandle; bytes: () => Uint8Array } {
       chunks.push(buf.slice(off, off + len));
       return { bytesWritten: len, buffer: buf };
     },
+    async writev(bufs: Uint8Array[]) {
+      let n = 0;
+      for (const b of bufs) {
+        chunks.push(b.slice());
+        n += b.byteLength;
+      }
+      return { bytesWritten: n, buffers: bufs };
+    },
     async datasync() {},
     async sync() {},
   } as unknown as FileHandle;

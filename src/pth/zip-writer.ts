@@ -42,7 +42,9 @@ export const DATA_ALIGNMENT = 64;
 /** Records up to this size are written while the next is prepared. */
 const PIPELINE_MAX = 32 << 20;
 /** Bytes between background datasync calls. */
-const FLUSH_EVERY = 64 << 20;
+const FLUSH_EVERY = 16 << 20;
+/** One writev for header + data below this size (larger ones are written in parts). */
+const WRITEV_MAX = 1 << 30;
 
 export interface ZipWriterOptions {
   /** 'always' writes zip64 fields and end records even for small files (for tests). */
@@ -120,11 +122,21 @@ export class ZipWriter {
   }
 
   private async writeRecord(header: Uint8Array, chunks: readonly Uint8Array[], onChunk?: (bytes: number) => void): Promise<void> {
-    await writeAll(this.fh, header);
-    for (const c of chunks) {
-      await writeAll(this.fh, c);
-      this.written += c.byteLength;
-      onChunk?.(c.byteLength);
+    if (chunks.length === 1 && chunks[0]!.byteLength < WRITEV_MAX) {
+      // header and data in one system call; a short write finishes the usual way
+      const data = chunks[0]!;
+      const { bytesWritten } = await this.fh.writev([header, data]);
+      if (bytesWritten < header.byteLength) await writeAll(this.fh, header.subarray(bytesWritten));
+      await writeAll(this.fh, data.subarray(Math.max(0, bytesWritten - header.byteLength)));
+      this.written += data.byteLength;
+      onChunk?.(data.byteLength);
+    } else {
+      await writeAll(this.fh, header);
+      for (const c of chunks) {
+        await writeAll(this.fh, c);
+        this.written += c.byteLength;
+        onChunk?.(c.byteLength);
+      }
     }
     // Start flushing to disk in the background as we go, so the final fsync of the
     // atomic write has little left to wait for.
