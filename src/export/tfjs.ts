@@ -8,8 +8,9 @@
  *   VALID / SAME where that equals PyTorch's, else EXPLICIT (stride 2 differs from SAME).
  * - Pools: MaxPool after PadV2 with -FLT_MAX (PyTorch pads max pools with -inf); the
  *   partition AvgPool has kernel = stride, VALID.
- * - fc3 (grouped FC): Reshape -> Transpose -> BatchMatMulV2 with weights [G, Cin, Cout]
- *   (equal batch dims, so neither operand broadcasts) -> AddV2 bias -> Transpose back.
+ * - fc3 (grouped FC): Reshape -> Transpose -> Unpack -> one 2-D _FusedMatMul per group
+ *   (weights [Cin/G, Cout/G], bias, ReLU) -> Pack -> Transpose back (see partitionFc for
+ *   why not BatchMatMulV2: 10x slower on wasm for these shapes).
  * - Vectors: flattening an NHWC map yields (y, x, c) order rather than PyTorch's
  *   (c, y, x); instead of transposing activations, Linear weights are permuted at export
  *   time (columns to the order their input arrives in, rows to the order the consumer
@@ -223,10 +224,20 @@ class Lowering {
 
   /**
    * NHWC [N,H,W,C] -> [N*hp, h, wp, w, G, Cg] -> transpose -> [G, N*hp, wp, h, w, Cg]
-   * -> [G, N*hp*wp, h*w*Cg] @ [G, h*w*Cg, h*w*Og] (+ the addend's S v) + bias ->
-   * [G, N*hp, wp, h, w, Og] -> transpose ->
-   * [N*hp, h, wp, w, G, Og] -> [N, H, W, O]. Folding N*hp into one axis keeps every
-   * tensor at rank <= 6 and the batch dynamic (-1).
+   * -> [G, M = N*hp*wp, h*w*Cg] -> Unpack -> per group j: [M, h*w*Cg] (concatenated
+   * with the addend's [M, Cg] slice) @ W_j + bias (+ ReLU) in one _FusedMatMul -> Pack
+   * -> [G, N*hp, wp, h, w, Og] -> transpose -> [N*hp, h, wp, w, G, Og] -> [N, H, W, O].
+   * Folding N*hp into one axis keeps every tensor at rank <= 6 and the batch dynamic.
+   *
+   * Why G 2-D MatMuls and not one BatchMatMulV2 with [G, K, M] weights: tfjs-wasm runs
+   * 2-D MatMul through XNNPACK with the packed weights cached, but batched MatMul through
+   * a plain loop. Measured on the light preset's fc3 shapes ([4, 16, 784] @ [4, 784,
+   * 784] and [4, 4, 1568] @ [4, 1568, 1568]): 70-150 ms batched vs 7-15 ms as four 2-D
+   * MatMuls; the whole graph model ran 2x slower with BatchMatMulV2.
+   *
+   * The global perceptron rides along: fc3(x + v) = fc3(x) + S v (ir.ts
+   * fc3ChannelSums), so v's group slice is appended to each partition vector and S's
+   * rows to W_j; the addend arrives in (py, px, c) order, i.e. as [M, G, Cg].
    */
   private partitionFc(n: PartitionFcNode): void {
     const { C, H, W } = mapShape(this.g, n.input);
@@ -239,69 +250,72 @@ class Lowering {
     const p = n.name;
     let x = this.reshape(`${p}/split`, n.input, [-1, h, wp, w, G, Cg]);
     x = this.transpose(`${p}/gather`, x, [4, 0, 2, 1, 3, 5]);
-    x = this.reshape(`${p}/vectors`, x, [G, -1, h * w * Cg]);
-    const { weight, bias } = this.fc3Weights(n, C, O);
-    const matmul = { T: T_FLOAT, adj_x: { b: false }, adj_y: { b: false } };
-    x = this.emit('BatchMatMulV2', `${p}/matmul`, [x, weight], matmul);
+    const parts = this.unstack(`${p}/vectors`, x, G, [G, -1, h * w * Cg], [-1, h * w * Cg], 0);
+    let addend: string[] | null = null;
     if (n.addend) {
-      // fc3(x + v) = fc3(x) + S v (ir.ts fc3ChannelSums): v, in (py, px, c) order, is
-      // [N*hp*wp, G, Cg] -> [G, N*hp*wp, Cg], the same rows as the partition vectors.
       const perm = this.perms.get(n.addend);
       const want = this.wanted.get(n.addend);
       if (!perm || !want || perm !== want) throw new TfjsExportError(`internal: ${n.addend} is not in partition order`);
-      let v = this.reshape(`${p}/addend`, n.addend, G === 1 ? [1, -1, Cg] : [-1, G, Cg]);
-      if (G !== 1) v = this.transpose(`${p}/addend_groups`, v, [1, 0, 2]);
-      const sv = this.emit('BatchMatMulV2', `${p}/global`, [v, this.channelSums(n, C, O)], matmul);
-      x = this.emit('AddV2', `${p}/global_add`, [x, sv], { T: T_FLOAT });
+      addend = this.unstack(`${p}/addend`, n.addend, G, [-1, G, Cg], [-1, Cg], 1);
     }
-    x = this.emit('AddV2', `${p}/bias`, [x, bias], { T: T_FLOAT });
-    if (n.relu) x = this.emit('Relu', `${p}/relu`, [x], { T: T_FLOAT });
+    const S = n.addend ? fc3ChannelSums(n, this.g) : null;
+    const outs: string[] = [];
+    for (let j = 0; j < G; j++) {
+      let a = parts[j]!;
+      if (addend) a = this.emit('ConcatV2', `${p}/with_global_${j}`, [a, addend[j]!, this.intScalar(1)], { T: T_FLOAT, N: { i: '2' }, Tidx: { type: 'DT_INT32' } });
+      const { weight, bias } = this.fc3Group(n, C, O, j, S);
+      outs.push(this.emit('_FusedMatMul', `${p}/matmul_${j}`, [a, weight, bias], {
+        T: T_FLOAT, transpose_a: { b: false }, transpose_b: { b: false },
+        fused_ops: strs(n.relu ? ['BiasAdd', 'Relu'] : ['BiasAdd']), num_args: { i: '1' }, epsilon: { f: 0 },
+      }));
+    }
+    x = G === 1 ? outs[0]! : this.emit('Pack', `${p}/groups`, outs, { T: T_FLOAT, N: { i: String(G) }, axis: { i: '0' } });
     x = this.reshape(`${p}/unsplit`, x, [G, -1, wp, h, w, Og]);
     x = this.transpose(`${p}/scatter`, x, [1, 3, 2, 4, 0, 5]);
     this.reshape(n.output, x, [-1, H, W, O]);
   }
 
-  /** fc3ChannelSums as [G, c', (y, x, o')]. */
-  private channelSums(n: PartitionFcNode, C: number, O: number): string {
-    const { h, w, groups: G } = n;
-    const hw = h * w;
-    const Cg = C / G;
-    const Og = O / G;
-    const M = hw * Og;
-    const S = fc3ChannelSums(n, this.g); // [O*hw, Cg]
-    const out = new Float32Array(G * Cg * M);
-    for (let j = 0; j < G; j++) for (let o = 0; o < Og; o++) for (let yx = 0; yx < hw; yx++) {
-      const row = ((j * Og + o) * hw + yx) * Cg;
-      for (let c = 0; c < Cg; c++) out[(j * Cg + c) * M + yx * Og + o] = S[row + c]!;
-    }
-    return this.constant(`${n.weight}/channel_sums`, [G, Cg, M], out);
+  /** G tensors: the slices of `x` (reshaped to `shape`) along `axis`; one reshape when G = 1. */
+  private unstack(name: string, x: string, G: number, shape: number[], single: number[], axis: number): string[] {
+    if (G === 1) return [this.reshape(name, x, single)];
+    const r = this.reshape(name, x, shape);
+    const u = this.emit('Unpack', `${name}/unpack`, [r], { T: T_FLOAT, num: { i: String(G) }, axis: { i: String(axis) } });
+    return Array.from({ length: G }, (_, j) => (j === 0 ? u : `${u}:${j}`));
   }
 
-  /** fc3 as [G, (y', x', c'), (y, x, o')] and its bias as [G, 1, (y, x, o')]. */
-  private fc3Weights(n: PartitionFcNode, C: number, O: number): { weight: string; bias: string } {
+  private intScalar(v: number): string {
+    const name = `const/int_${v}`;
+    if (!this.names.has(name)) this.constant(name, [], Int32Array.of(v));
+    return name;
+  }
+
+  /**
+   * Group j of fc3 as a [K, hw*Og] matrix, rows (y', x', c') then (with a global
+   * perceptron) the Cg rows of S = fc3ChannelSums `[O*hw, Cg]`, columns (y, x, o');
+   * bias in column order.
+   */
+  private fc3Group(n: PartitionFcNode, C: number, O: number, j: number, S: Float32Array | null): { weight: string; bias: string } {
     const { h, w, groups: G } = n;
     const hw = h * w;
     const Cg = C / G;
     const Og = O / G;
-    const K = hw * Cg;
     const M = hw * Og;
+    const K = hw * Cg + (S ? Cg : 0);
     const src = init(this.g, n.weight).data; // [O*hw, Cg*hw]
     const b = init(this.g, n.bias).data; // [O*hw]
-    const wt = new Float32Array(G * K * M);
-    const bt = new Float32Array(G * M);
-    for (let j = 0; j < G; j++) {
-      for (let yx = 0; yx < hw; yx++) for (let o = 0; o < Og; o++) {
-        const row = ((j * Og + o) * hw + yx) * (Cg * hw);
-        const col = yx * Og + o;
-        bt[j * M + col] = b[(j * Og + o) * hw + yx]!;
-        for (let yx2 = 0; yx2 < hw; yx2++) for (let c = 0; c < Cg; c++) {
-          wt[(j * K + yx2 * Cg + c) * M + col] = src[row + c * hw + yx2]!;
-        }
-      }
+    const wt = new Float32Array(K * M);
+    const bt = new Float32Array(M);
+    for (let yx = 0; yx < hw; yx++) for (let o = 0; o < Og; o++) {
+      const r = (j * Og + o) * hw + yx; // fc3 output row (o, y, x)
+      const col = yx * Og + o;
+      bt[col] = b[r]!;
+      const row = r * (Cg * hw);
+      for (let yx2 = 0; yx2 < hw; yx2++) for (let c = 0; c < Cg; c++) wt[(yx2 * Cg + c) * M + col] = src[row + c * hw + yx2]!;
+      if (S) for (let c = 0; c < Cg; c++) wt[(hw * Cg + c) * M + col] = S[r * Cg + c]!;
     }
     return {
-      weight: this.constant(`${n.weight}/gkm`, [G, K, M], wt),
-      bias: this.constant(`${n.bias}/g1m`, [G, 1, M], bt),
+      weight: this.constant(`${n.weight}/group${j}`, [K, M], wt),
+      bias: this.constant(`${n.bias}/group${j}`, [M], bt),
     };
   }
 }
