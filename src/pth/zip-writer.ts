@@ -40,7 +40,7 @@ const U32_MAX = 0xffffffff;
 const U16_MAX = 0xffff;
 export const DATA_ALIGNMENT = 64;
 /** Records up to this size are written while the next is prepared. */
-const PIPELINE_MAX = 32 << 20;
+const PIPELINE_MAX = 128 << 20;
 /** Bytes between background datasync calls. */
 const FLUSH_EVERY = 16 << 20;
 /** One writev for header + data below this size (larger ones are written in parts). */
