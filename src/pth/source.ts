@@ -4,7 +4,11 @@
  * Offsets are plain numbers: safe up to 2^53, far past any real file.
  */
 import * as fs from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
 import { RepmlpError } from '../errors.js';
+
+/** The largest single Buffer Node can allocate. */
+const MAX_ARRAY = bufferConstants.MAX_LENGTH;
 
 export class SourceError extends RepmlpError {
   override name = 'SourceError';
@@ -63,6 +67,7 @@ export class FileSource implements ByteSource {
   }
   read(offset: number, length: number): Uint8Array {
     checkRange(this, offset, length);
+    if (length > MAX_ARRAY) throw new SourceError(`${this.name}: ${length} bytes at offset ${offset} do not fit one array (Node holds at most ${MAX_ARRAY}); tensors this large are not supported`);
     // A fresh buffer per read, 8-byte aligned (Node aligns its pool slices to 8), so
     // typed-array views need no copy; not zero-filled, since it is overwritten at once.
     const pooled = Buffer.allocUnsafe(length);
