@@ -223,11 +223,13 @@ class Lowering {
   }
 
   /**
-   * NHWC [N,H,W,C] -> [N*hp, h, wp, w, G, Cg] -> transpose -> [G, N*hp, wp, h, w, Cg]
-   * -> [G, M = N*hp*wp, h*w*Cg] -> Unpack -> per group j: [M, h*w*Cg] (concatenated
-   * with the addend's [M, Cg] slice) @ W_j + bias (+ ReLU) in one _FusedMatMul -> Pack
-   * -> [G, N*hp, wp, h, w, Og] -> transpose -> [N*hp, h, wp, w, G, Og] -> [N, H, W, O].
-   * Folding N*hp into one axis keeps every tensor at rank <= 6 and the batch dynamic.
+   * NHWC [N,H,W,C] -> [N*hp, h, wp, w*C] -> transpose -> [N*hp, wp, h, w*C], i.e. rows
+   * m = (n, py, px) of partition vectors in (y, x, c) order -> per group j (Unpack of the
+   * channel groups): [M, h*w*Cg] (concatenated with the addend's [M, Cg] slice) @ W_j +
+   * bias (+ ReLU) in one _FusedMatMul -> Pack the groups back -> [N*hp, wp, h, w*O] ->
+   * transpose -> [N, H, W, O]. Two rank-4 transposes per RepMLP: tfjs-wasm's rank-6
+   * transpose is about 10x slower than rank 4 (measured by the model helper, same note in
+   * src/model/repmlp.ts). Reshapes fold N*hp so the batch stays dynamic (-1).
    *
    * Why G 2-D MatMuls and not one BatchMatMulV2 with [G, K, M] weights: tfjs-wasm runs
    * 2-D MatMul through XNNPACK with the packed weights cached, but batched MatMul through
@@ -242,21 +244,23 @@ class Lowering {
   private partitionFc(n: PartitionFcNode): void {
     const { C, H, W } = mapShape(this.g, n.input);
     const { h, w, groups: G } = n;
-    const hp = H / h;
+    const hw = h * w;
     const wp = W / w;
     const O = n.outChannels;
     const Cg = C / G;
     const Og = O / G;
     const p = n.name;
-    let x = this.reshape(`${p}/split`, n.input, [-1, h, wp, w, G, Cg]);
-    x = this.transpose(`${p}/gather`, x, [4, 0, 2, 1, 3, 5]);
-    const parts = this.unstack(`${p}/vectors`, x, G, [G, -1, h * w * Cg], [-1, h * w * Cg], 0);
+    let x = this.reshape(`${p}/rows`, n.input, [-1, h, wp, w * C]);
+    x = this.transpose(`${p}/gather`, x, [0, 2, 1, 3]);
+    const parts = G === 1
+      ? [this.reshape(`${p}/vectors`, x, [-1, hw * C])]
+      : this.unstack(`${p}/channels`, x, G, [-1, G, Cg]).map((t, j) => this.reshape(`${p}/vectors_${j}`, t, [-1, hw * Cg]));
     let addend: string[] | null = null;
     if (n.addend) {
       const perm = this.perms.get(n.addend);
       const want = this.wanted.get(n.addend);
       if (!perm || !want || perm !== want) throw new TfjsExportError(`internal: ${n.addend} is not in partition order`);
-      addend = this.unstack(`${p}/addend`, n.addend, G, [-1, G, Cg], [-1, Cg], 1);
+      addend = G === 1 ? [this.reshape(`${p}/addend`, n.addend, [-1, Cg])] : this.unstack(`${p}/addend`, n.addend, G, [-1, G, Cg]);
     }
     const S = n.addend ? fc3ChannelSums(n, this.g) : null;
     const outs: string[] = [];
@@ -269,17 +273,19 @@ class Lowering {
         fused_ops: strs(n.relu ? ['BiasAdd', 'Relu'] : ['BiasAdd']), num_args: { i: '1' }, epsilon: { f: 0 },
       }));
     }
-    x = G === 1 ? outs[0]! : this.emit('Pack', `${p}/groups`, outs, { T: T_FLOAT, N: { i: String(G) }, axis: { i: '0' } });
-    x = this.reshape(`${p}/unsplit`, x, [G, -1, wp, h, w, Og]);
-    x = this.transpose(`${p}/scatter`, x, [1, 3, 2, 4, 0, 5]);
+    // [M, hw*Og] per group -> [M*hw, Og] -> packed on axis 1: [M*hw, G, Og] = [M, hw, O].
+    x = G === 1
+      ? outs[0]!
+      : this.emit('Pack', `${p}/groups`, outs.map((o, j) => this.reshape(`${p}/pixels_${j}`, o, [-1, Og])), { T: T_FLOAT, N: { i: String(G) }, axis: { i: '1' } });
+    x = this.reshape(`${p}/unrows`, x, [-1, wp, h, w * O]);
+    x = this.transpose(`${p}/scatter`, x, [0, 2, 1, 3]);
     this.reshape(n.output, x, [-1, H, W, O]);
   }
 
-  /** G tensors: the slices of `x` (reshaped to `shape`) along `axis`; one reshape when G = 1. */
-  private unstack(name: string, x: string, G: number, shape: number[], single: number[], axis: number): string[] {
-    if (G === 1) return [this.reshape(name, x, single)];
+  /** The G slices along axis 1 of `x` reshaped to `shape` (an Unpack). */
+  private unstack(name: string, x: string, G: number, shape: number[]): string[] {
     const r = this.reshape(name, x, shape);
-    const u = this.emit('Unpack', `${name}/unpack`, [r], { T: T_FLOAT, num: { i: String(G) }, axis: { i: String(axis) } });
+    const u = this.emit('Unpack', `${name}/unpack`, [r], { T: T_FLOAT, num: { i: String(G) }, axis: { i: '1' } });
     return Array.from({ length: G }, (_, j) => (j === 0 ? u : `${u}:${j}`));
   }
 
