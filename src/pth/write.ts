@@ -10,6 +10,7 @@
 import { writeFileAtomic } from '../io/atomic.js';
 import { RepmlpError } from '../errors.js';
 import { Tensor } from '../tensor.js';
+import { dtypeInfo } from '../dtype.js';
 import { PyDict, type PyValue } from './pyobj.js';
 import { pickleCheckpoint } from './pickler.js';
 import { ZipWriter } from './zip-writer.js';
@@ -42,7 +43,7 @@ export async function writeCheckpoint(path: string, obj: PyValue, opts: WriteOpt
   const format = opts.format ?? 'zip';
   if (format === 'safetensors') {
     if (!(obj instanceof PyDict)) throw new WriteError(`${path}: safetensors holds a dict of name -> tensor, not a ${obj instanceof Tensor ? 'single tensor' : typeof obj}`);
-    const total = [...obj.map.values()].reduce<number>((a, v) => a + (v instanceof Tensor ? v.numel * itemSize(v) : 0), 0);
+    const total = [...obj.map.values()].reduce<number>((a, v) => a + (v instanceof Tensor ? v.numel * dtypeInfo(v.dtype).itemSize : 0), 0);
     let done = 0;
     await writeFileAtomic(path, (fh) =>
       writeSafetensors(fh, obj, {
@@ -70,8 +71,4 @@ export async function writeCheckpoint(path: string, obj: PyValue, opts: WriteOpt
     await zip.add(`${top}/version`, enc.encode(ZIP_VERSION));
     await zip.finish();
   });
-}
-
-function itemSize(t: Tensor): number {
-  return t.storage.byteLength / Math.max(1, t.storage.numel);
 }
