@@ -19,23 +19,13 @@ import { Tensor } from '../src/tensor.js';
 import { RepmlpError } from '../src/errors.js';
 import { OP } from '../src/pth/pickle.js';
 import { CKPT } from './pth-describe.js';
+import { mulberry32 } from '../src/util/random.js';
 
 const CASES = Number(process.env.REPMLP_FUZZ_CASES ?? 4000);
 const SEED = Number(process.env.REPMLP_FUZZ_SEED ?? 20260525);
 /** Tensors larger than this are not copied by the harness (the reader bounds them anyway). */
 const MATERIALIZE_LIMIT = 1 << 24;
 
-/** mulberry32: small, seedable, good enough for choosing mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Seed {
   name: string;
@@ -182,7 +172,7 @@ function exercise(root: PyValue): void {
 }
 
 test(`fuzz: ${CASES} mutated checkpoints load or fail with RepmlpError`, { timeout: 120_000 }, () => {
-  const r = rng(SEED);
+  const r = mulberry32(SEED);
   const names = Object.keys(MUTATIONS);
   const counts: Record<string, { loaded: number; refused: number }> = {};
   const errors = new Map<string, number>();

@@ -19,6 +19,8 @@ import { inspectFile, type InspectReport } from '../cli/inspect.js';
 import { openClassifier, type Classifier, type OpenOptions } from './classifier.js';
 import { listImageFolder, Scorer } from './classify.js';
 import type { ModelCard } from './meta.js';
+import { normalBatch } from '../util/random.js';
+import { difference } from '../util/compare.js';
 
 export class DemoError extends RepmlpError {
   override name = 'DemoError';
@@ -81,26 +83,6 @@ function shown(p: string): string {
 }
 
 /** Seeded uniform numbers for the verify batch (reproducible runs). */
-function randomBatch(n: number, seed = 1): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 4 - 2;
-  });
-}
-
-function compare(ref: Float32Array, got: Float32Array): { maxAbs: number; maxRel: number } {
-  let maxAbs = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    maxAbs = Math.max(maxAbs, Math.abs(ref[i]! - got[i]!));
-    scale = Math.max(scale, Math.abs(ref[i]!));
-  }
-  return { maxAbs, maxRel: scale > 0 ? maxAbs / scale : maxAbs };
-}
-
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const log = opts.log ?? (() => {});
   const checkpoint = opts.checkpoint ?? DEMO_CHECKPOINT;
@@ -152,10 +134,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     // 4. verify: the same random batch through all four
     const tolerance = opts.tolerance ?? 1e-4;
     const vn = 4;
-    const vx = randomBatch(vn * train.inputShape.reduce((a, b) => a * b, 1));
+    const vx = normalBatch(vn * train.inputShape.reduce((a, b) => a * b, 1), 1);
     const ref = await train.logits(vx, vn);
     const perRuntime = [];
-    for (const c of runtimes.slice(1)) perRuntime.push({ runtime: c.runtime, ...compare(ref, await c.logits(vx, vn)) });
+    for (const c of runtimes.slice(1)) {
+      const d = difference(await c.logits(vx, vn), ref);
+      perRuntime.push({ runtime: c.runtime, maxAbs: d.maxAbs, maxRel: d.rel });
+    }
     const maxAbs = Math.max(...perRuntime.map((p) => p.maxAbs));
     const maxRel = Math.max(...perRuntime.map((p) => p.maxRel));
     const passed = maxRel <= tolerance;

@@ -12,6 +12,8 @@ import { loadStateDictFile, type StateDict } from '../pth/index.js';
 import { convertTrainingStateDict, ReparamError } from '../reparam/index.js';
 import { hintFromFlags } from './convert.js';
 import type { RepMLPResNetConfig } from '../model/config.js';
+import { normalBatch } from '../util/random.js';
+import { difference } from '../util/compare.js';
 
 /** One model whose logits are compared with the training model's. */
 export interface Candidate {
@@ -59,32 +61,6 @@ async function candidates(ctx: VerifyContext): Promise<Candidate[]> {
 }
 
 /** A seeded N(0, 1) batch (mulberry32 + Box-Muller): the same numbers on every run. */
-export function randomBatch(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const u = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
-
-export function differences(got: Float32Array, ref: Float32Array): { maxAbsDiff: number; maxRelDiff: number } {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d = Math.max(d, Math.abs(got[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  // NaN anywhere must fail, not compare as "not above".
-  if (got.some(Number.isNaN) || ref.some(Number.isNaN)) return { maxAbsDiff: NaN, maxRelDiff: NaN };
-  return { maxAbsDiff: d, maxRelDiff: m === 0 ? d : d / m };
-}
-
 function tolerance(values: OptionValues): number {
   const t = str(values, 'tolerance');
   if (t === undefined) return 1e-4;
@@ -130,13 +106,13 @@ export const command: Command = {
     const train = buildModel(config, { deploy: false, init: false });
     loadStateDict(train, stateDict, { where: inPath });
     const shape: [number, number, number, number] = [batch, config.in_channels, config.img_H, config.img_W];
-    const x = randomBatch(shape.reduce((a, b) => a * b, 1), seed);
+    const x = normalBatch(shape.reduce((a, b) => a * b, 1), seed);
     const ref = await predictLogits(train, x, shape);
     const results = [];
     for (const c of await candidates({ values, config, converted: conv.stateDict })) {
       const got = await c.run(x, shape);
-      const d = differences(got, ref);
-      results.push({ name: c.name, ...d, ok: d.maxRelDiff <= tol });
+      const d = difference(got, ref);
+      results.push({ name: c.name, maxAbsDiff: d.maxAbs, maxRelDiff: d.rel, ok: d.rel <= tol });
     }
     const ok = results.every((r) => r.ok);
     const seconds = (performance.now() - t0) / 1000;

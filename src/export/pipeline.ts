@@ -13,6 +13,10 @@ import { buildGraph } from './graph.js';
 import type { Graph } from './ir.js';
 import { writeOnnx, type OnnxOptions, type OnnxWriteResult } from './onnx.js';
 import { writeTfjs, type TfjsWriteResult } from './tfjs.js';
+import { normalBatch } from '../util/random.js';
+import { difference as valueDifference, type Difference } from '../util/compare.js';
+
+export type { Difference };
 
 export class ExportCheckError extends RepmlpError {
   override name = 'ExportCheckError';
@@ -50,39 +54,16 @@ export async function loadDeploy(file: string, arch?: string): Promise<DeployMod
   return { stateDict: sd, config: found.config, arch: found.name, converted: false, format: loaded.format };
 }
 
-export interface Difference {
-  maxAbs: number;
-  /** max|a - b| / max|ref|, the tolerance measure for logits. */
-  rel: number;
-}
 
+/** As util/compare's difference, with a length mismatch reported as a failed check. */
 export function difference(got: Float32Array, ref: Float32Array): Difference {
   if (got.length !== ref.length) throw new ExportCheckError(`output has ${got.length} values, reference ${ref.length}`);
-  let maxAbs = 0;
-  let maxRef = 0;
-  for (let i = 0; i < got.length; i++) {
-    const d = Math.abs(got[i]! - ref[i]!);
-    // NaN must fail the check, not vanish in Math.max.
-    maxAbs = Number.isNaN(d) ? NaN : Math.max(maxAbs, d);
-    maxRef = Math.max(maxRef, Math.abs(ref[i]!));
-  }
-  return { maxAbs, rel: maxRef > 0 ? maxAbs / maxRef : maxAbs };
+  return valueDifference(got, ref);
 }
 
-/** A seeded N(0,1)-ish batch (Box-Muller over mulberry32). */
+/** A seeded N(0, 1) batch of the given shape. */
 export function randomBatch(shape: readonly number[], seed = 1): Float32Array {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  const n = shape.reduce((x, y) => x * y, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next());
-  return out;
+  return normalBatch(shape.reduce((x, y) => x * y, 1), seed);
 }
 
 /** Logits of the TF.js RepMLPResNet (src/model) for a deploy state dict: the check's reference. */

@@ -11,6 +11,7 @@ import { type RepMLPResNetConfig, type RepMLPResNetConfigInput, parseConfig, res
 import { detectArch, detectMode, type Mode } from './detect.js';
 import { loadStateDict, type Module } from './module.js';
 import { RepMLPResNet } from './resnet.js';
+import { mulberry32 } from '../util/random.js';
 
 export class ModelLoadError extends RepmlpError {
   override name = 'ModelLoadError';
@@ -31,17 +32,6 @@ export function buildModel(config: RepMLPResNetConfig | RepMLPResNetConfigInput,
   return model;
 }
 
-/** mulberry32: a tiny seeded PRNG, so initial weights are reproducible across runs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface InitOptions {
   seed?: number;
@@ -58,7 +48,7 @@ export interface InitOptions {
  * (not the same numbers as torch's generator).
  */
 export function initParams(model: Module, opts: InitOptions = {}): void {
-  const u = rng(opts.seed ?? 0);
+  const u = mulberry32(opts.seed ?? 0);
   const normal = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
   const fill = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
   const rs = opts.randomStats ?? false;
