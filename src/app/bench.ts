@@ -39,6 +39,8 @@ export interface BenchOptions {
   presets?: string[];
   /** Timed inference runs after one warm-up. */
   iters: number;
+  /** Rounds of each whole-process job (medians reported). */
+  repeat: number;
   /** Skip the release's convert.py steps with PyTorch (93-97 s each). */
   quick: boolean;
   /** Where made checkpoints and outputs live. */
@@ -123,6 +125,18 @@ function row(model: string, job: string, unit: BenchRow['unit'], ours: number | 
   return { model, job, unit, ours, torch, ratio, target, met: ratio !== null && check ? check(ratio) : null, ...extra };
 }
 
+/** Runs ours and theirs in turn, `n` times; the run with the median time of each. */
+function alternate(n: number, ours: () => ProcResult, theirs: (() => ProcResult) | null): [ProcResult, ProcResult | null] {
+  const a: ProcResult[] = [];
+  const b: ProcResult[] = [];
+  for (let i = 0; i < n; i++) {
+    a.push(ours());
+    if (theirs) b.push(theirs());
+  }
+  const median = (xs: ProcResult[]) => [...xs].sort((x, y) => x.seconds - y.seconds)[xs.length >> 1]!;
+  return [median(a), b.length ? median(b) : null];
+}
+
 /** One model's jobs. `arch` is what both toolkits are told (preset name or JSON path). */
 async function benchModel(label: string, trainCkpt: string, arch: string, hasTorch: boolean, opts: BenchOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
@@ -132,19 +146,21 @@ async function benchModel(label: string, trainCkpt: string, arch: string, hasTor
   const fileMb = fs.statSync(trainCkpt).size / 1e6;
   const step = (s: string) => opts.onStep?.(`${label}: ${s}`);
 
-  step('read + write (prefix rewrite)');
-  const io = runNode(['prefix', trainCkpt, out('io.pth'), '--add', 'bench.'], dir);
-  const tio = hasTorch ? runPy([path.join(TOOLS, 'bench_torch.py'), 'io', trainCkpt, out('io-torch.pth')]) : null;
+  // Whole-process jobs: the input is read once first (page cache warm for both), then
+  // ours and PyTorch's alternate `repeat` times and the medians are compared.
+  fs.readFileSync(trainCkpt);
+  step(`read + write (prefix rewrite), ${opts.repeat} rounds`);
+  const [io, tio] = alternate(opts.repeat,
+    () => runNode(['prefix', trainCkpt, out('io.pth'), '--add', 'bench.'], dir),
+    hasTorch ? () => runPy([path.join(TOOLS, 'bench_torch.py'), 'io', trainCkpt, out('io-torch.pth')]) : null);
   rows.push(row(label, 'read + write checkpoint', 's', io.seconds, tio?.seconds ?? null, '<= 0.4x, RSS < 2x file', (r) => r <= 0.4 && (io.rssMb ?? Infinity) < 2 * fileMb,
-    { oursRssMb: io.rssMb, torchRssMb: tio?.rssMb ?? null, note: `file ${fileMb.toFixed(0)} MB` }));
+    { oursRssMb: io.rssMb, torchRssMb: tio?.rssMb ?? null, note: `file ${fileMb.toFixed(0)} MB; medians of ${opts.repeat} alternating runs` }));
 
-  step('convert');
-  const conv = runNode(['convert', trainCkpt, out('deploy.pth'), '--arch', arch], dir);
-  let tconv: ProcResult | null = null;
-  if (hasTorch && !opts.quick) {
-    step('convert with the release\'s steps in PyTorch (slow)');
-    tconv = runPy([path.join(TOOLS, 'reparam_ref.py'), 'convert', trainCkpt, out('deploy-torch.pth'), arch, 'release']);
-  }
+  const slow = hasTorch && !opts.quick;
+  step(`convert${slow ? " (and the release's steps in PyTorch, slow)" : ''}, ${opts.repeat} rounds`);
+  const [conv, tconv] = alternate(opts.repeat,
+    () => runNode(['convert', trainCkpt, out('deploy.pth'), '--arch', arch], dir),
+    slow ? () => runPy([path.join(TOOLS, 'reparam_ref.py'), 'convert', trainCkpt, out('deploy-torch.pth'), arch, 'release']) : null);
   rows.push(row(label, 'convert (whole process)', 's', conv.seconds, tconv?.seconds ?? null, '<= 0.05x, RSS < 3x file', (r) => r <= 0.05 && (conv.rssMb ?? Infinity) < 3 * fileMb,
     { oursRssMb: conv.rssMb, torchRssMb: tconv?.rssMb ?? null, ...(hasTorch && opts.quick ? { note: 'PyTorch side skipped (--quick)' } : {}) }));
 
