@@ -12,20 +12,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { RepmlpError } from '../errors.js';
 import { writeAll } from '../io/atomic.js';
 import { ByteWriter } from './pickler.js';
+import { EXTRA_ZIP64, LOCAL_HEADER_SIZE, SIG, U16_MAX, U32_MAX } from './zip-format.js';
 
 export class ZipWriteError extends RepmlpError {
   override name = 'ZipWriteError';
 }
 
-/** Signatures and field values (APPNOTE.TXT). */
-const SIG = {
-  LOCAL: 0x04034b50,
-  CENTRAL: 0x02014b50,
-  END: 0x06054b50,
-  ZIP64_END: 0x06064b50,
-  ZIP64_LOCATOR: 0x07064b50,
-} as const;
-const EXTRA_ZIP64 = 0x0001;
 /** 'FB': the padding extra field torch's writer uses for alignment. */
 const EXTRA_FB = 0x4246;
 const FLAG_UTF8 = 0x0800;
@@ -35,9 +27,6 @@ const VERSION_ZIP64 = 45;
 /** 1980-01-01 00:00 in DOS date/time: the earliest valid stamp (reproducible output). */
 const DOS_DATE = 0x0021;
 const DOS_TIME = 0;
-const LOCAL_HEADER_SIZE = 30;
-const U32_MAX = 0xffffffff;
-const U16_MAX = 0xffff;
 export const DATA_ALIGNMENT = 64;
 /** Records up to this size are written while the next is prepared. */
 const PIPELINE_MAX = 128 << 20;

@@ -5,25 +5,13 @@
  */
 import { RepmlpError } from '../errors.js';
 import type { ByteSource } from './source.js';
+import { CENTRAL_HEADER_SIZE, END_SIZE, EXTRA_ZIP64, LOCAL_HEADER_SIZE, SIG, ZIP64_END_SIZE, ZIP64_LOCATOR_SIZE } from './zip-format.js';
 
 export class ZipError extends RepmlpError {
   override name = 'ZipError';
 }
 
-const SIG = {
-  local: 0x04034b50,
-  central: 0x02014b50,
-  end: 0x06054b50,
-  end64: 0x06064b50,
-  locator64: 0x07064b50,
-} as const;
-
-const END_SIZE = 22;
-const LOCATOR_SIZE = 20;
 const MAX_COMMENT = 0xffff;
-const CENTRAL_SIZE = 46;
-const LOCAL_SIZE = 30;
-const ZIP64_EXTRA = 0x0001;
 /** A central directory larger than this is not a checkpoint (536 tensors need ~60 KB). */
 const MAX_CENTRAL_DIRECTORY = 256 * 1024 * 1024;
 
@@ -78,10 +66,10 @@ export class ZipReader {
     const known = this.starts.get(name);
     if (known !== undefined) return known;
     const e = this.entry(name);
-    if (e.localHeaderOffset + LOCAL_SIZE > this.src.size) throw new ZipError(`${this.src.name}: record ${shown(name)}: local header at ${e.localHeaderOffset} is past the end of the file`);
-    const dv = view(this.src.read(e.localHeaderOffset, LOCAL_SIZE));
-    if (dv.getUint32(0, true) !== SIG.local) throw new ZipError(`${this.src.name}: record ${shown(name)}: no local header at offset ${e.localHeaderOffset}`);
-    const start = e.localHeaderOffset + LOCAL_SIZE + dv.getUint16(26, true) + dv.getUint16(28, true);
+    if (e.localHeaderOffset + LOCAL_HEADER_SIZE > this.src.size) throw new ZipError(`${this.src.name}: record ${shown(name)}: local header at ${e.localHeaderOffset} is past the end of the file`);
+    const dv = view(this.src.read(e.localHeaderOffset, LOCAL_HEADER_SIZE));
+    if (dv.getUint32(0, true) !== SIG.LOCAL) throw new ZipError(`${this.src.name}: record ${shown(name)}: no local header at offset ${e.localHeaderOffset}`);
+    const start = e.localHeaderOffset + LOCAL_HEADER_SIZE + dv.getUint16(26, true) + dv.getUint16(28, true);
     if (start + e.size > this.src.size) throw new ZipError(`${this.src.name}: record ${shown(name)}: ${e.size} bytes at offset ${start} run past the end of the file (${this.src.size} bytes)`);
     this.starts.set(name, start);
     return start;
@@ -114,7 +102,7 @@ function findEnd(src: ByteSource): { at: number; dv: DataView } {
   const tail = src.read(src.size - tailLen, tailLen);
   const dv = view(tail);
   for (let i = tailLen - END_SIZE; i >= 0; i--) {
-    if (dv.getUint32(i, true) === SIG.end && i + END_SIZE + dv.getUint16(i + 20, true) === tailLen) {
+    if (dv.getUint32(i, true) === SIG.END && i + END_SIZE + dv.getUint16(i + 20, true) === tailLen) {
       return { at: src.size - tailLen + i, dv: new DataView(tail.buffer, tail.byteOffset + i, END_SIZE) };
     }
   }
@@ -125,20 +113,20 @@ function locateDirectory(src: ByteSource): DirectoryLocation {
   const { at, dv } = findEnd(src);
   let loc: DirectoryLocation = { count: dv.getUint16(10, true), size: dv.getUint32(12, true), offset: dv.getUint32(16, true) };
   // torch always writes the zip64 records; their values win when present.
-  if (at >= LOCATOR_SIZE) {
-    const ldv = view(src.read(at - LOCATOR_SIZE, LOCATOR_SIZE));
-    if (ldv.getUint32(0, true) === SIG.locator64) {
+  if (at >= ZIP64_LOCATOR_SIZE) {
+    const ldv = view(src.read(at - ZIP64_LOCATOR_SIZE, ZIP64_LOCATOR_SIZE));
+    if (ldv.getUint32(0, true) === SIG.ZIP64_LOCATOR) {
       const end64At = u64(ldv, 8, 'zip64 end record offset');
-      if (end64At + 56 > at - LOCATOR_SIZE) throw new ZipError(`${src.name}: zip64 end record offset ${end64At} is out of range`);
-      const edv = view(src.read(end64At, 56));
-      if (edv.getUint32(0, true) !== SIG.end64) throw new ZipError(`${src.name}: no zip64 end record at offset ${end64At}`);
+      if (end64At + ZIP64_END_SIZE > at - ZIP64_LOCATOR_SIZE) throw new ZipError(`${src.name}: zip64 end record offset ${end64At} is out of range`);
+      const edv = view(src.read(end64At, ZIP64_END_SIZE));
+      if (edv.getUint32(0, true) !== SIG.ZIP64_END) throw new ZipError(`${src.name}: no zip64 end record at offset ${end64At}`);
       loc = { count: u64(edv, 32, 'zip64 entry count'), size: u64(edv, 40, 'zip64 directory size'), offset: u64(edv, 48, 'zip64 directory offset') };
     }
   }
   if (loc.size > MAX_CENTRAL_DIRECTORY || loc.offset + loc.size > at) {
     throw new ZipError(`${src.name}: central directory (${loc.size} bytes at offset ${loc.offset}) does not fit before the end record at ${at}`);
   }
-  if (loc.count * CENTRAL_SIZE > loc.size) throw new ZipError(`${src.name}: ${loc.count} entries cannot fit in a ${loc.size}-byte central directory`);
+  if (loc.count * CENTRAL_HEADER_SIZE > loc.size) throw new ZipError(`${src.name}: ${loc.count} entries cannot fit in a ${loc.size}-byte central directory`);
   return loc;
 }
 
@@ -150,15 +138,15 @@ function readCentralDirectory(src: ByteSource): ZipEntry[] {
   const out: ZipEntry[] = [];
   let p = 0;
   for (let i = 0; i < loc.count; i++) {
-    if (p + CENTRAL_SIZE > cd.length || dv.getUint32(p, true) !== SIG.central) {
+    if (p + CENTRAL_HEADER_SIZE > cd.length || dv.getUint32(p, true) !== SIG.CENTRAL) {
       throw new ZipError(`${src.name}: central directory entry ${i} of ${loc.count} is malformed (offset ${loc.offset + p})`);
     }
     const nameLen = dv.getUint16(p + 28, true);
     const extraLen = dv.getUint16(p + 30, true);
     const commentLen = dv.getUint16(p + 32, true);
-    const end = p + CENTRAL_SIZE + nameLen + extraLen + commentLen;
+    const end = p + CENTRAL_HEADER_SIZE + nameLen + extraLen + commentLen;
     if (end > cd.length) throw new ZipError(`${src.name}: central directory entry ${i} runs past the directory`);
-    const name = decoder.decode(cd.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLen));
+    const name = decoder.decode(cd.subarray(p + CENTRAL_HEADER_SIZE, p + CENTRAL_HEADER_SIZE + nameLen));
     const e: ZipEntry = {
       name,
       method: dv.getUint16(p + 10, true),
@@ -167,7 +155,7 @@ function readCentralDirectory(src: ByteSource): ZipEntry[] {
       size: dv.getUint32(p + 24, true),
       localHeaderOffset: dv.getUint32(p + 42, true),
     };
-    applyZip64Extra(e, cd.subarray(p + CENTRAL_SIZE + nameLen, p + CENTRAL_SIZE + nameLen + extraLen), src.name);
+    applyZip64Extra(e, cd.subarray(p + CENTRAL_HEADER_SIZE + nameLen, p + CENTRAL_HEADER_SIZE + nameLen + extraLen), src.name);
     if (e.localHeaderOffset + e.size > src.size) throw new ZipError(`${src.name}: record ${shown(name)}: ${e.size} bytes at offset ${e.localHeaderOffset} exceed the file (${src.size} bytes)`);
     out.push(e);
     p = end;
@@ -184,7 +172,7 @@ function applyZip64Extra(e: ZipEntry, extra: Uint8Array, file: string): void {
     const id = dv.getUint16(q, true);
     const len = dv.getUint16(q + 2, true);
     if (q + 4 + len > extra.length) break;
-    if (id === ZIP64_EXTRA) {
+    if (id === EXTRA_ZIP64) {
       let r = q + 4;
       const next = (what: string): number => {
         if (r + 8 > q + 4 + len) throw new ZipError(`${file}: record ${shown(e.name)}: zip64 extra field too short for ${what}`);
