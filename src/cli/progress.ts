@@ -1,4 +1,5 @@
 /**
+ * (No ETA in the bar: with bursty disk writes cli-progress often shows it as 'NF'.)
  * Progress bars on a terminal only: when stderr is not a TTY (pipes, CI, --json) this
  * prints nothing at all.
  */
@@ -23,7 +24,7 @@ export function setQuiet(q: boolean): void {
 export function progress(label: string, total: number, unit = ''): Progress {
   if (quiet || !process.stderr.isTTY || total <= 0) return silent;
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% {value}/{total}${unit ? ' ' + unit : ''} {eta_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+    { format: `${label} [{bar}] {percentage}% {value}/{total}${unit ? ' ' + unit : ''}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0);

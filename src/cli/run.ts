@@ -91,7 +91,11 @@ export const command: Command = {
     const ms = performance.now() - t0;
     await writeNpy(output, { shape: [x.shape[0], r.classes], data: r.logits });
     if (ctx.json) process.stdout.write(JSON.stringify({ model: file, kind, input, output, shape: [x.shape[0], r.classes], ...r.info, ms: Math.round(ms) }) + '\n');
-    else process.stderr.write(`${file}: ${r.info.mode} form (${r.info.arch ?? 'custom config'}) on ${r.info.backend}: wrote logits [${x.shape[0]}, ${r.classes}] to ${output}\n`);
+    else {
+      // Exported models carry no architecture name: say what ran, not 'custom'.
+      const what = kind === 'checkpoint' ? `${r.info.mode} form (${r.info.arch ?? 'custom config'})` : `exported ${kind === 'onnx' ? 'ONNX' : 'TF.js graph'} model`;
+      process.stderr.write(`${file}: ${what} on ${r.info.backend}: wrote logits [${x.shape[0]}, ${r.classes}] to ${output}\n`);
+    }
     return 0;
   },
 };
