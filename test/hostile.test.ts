@@ -3,7 +3,7 @@
  * case asserts its exact one-line error; nothing is ever called, and nothing leaks into
  * Object.prototype.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readCheckpoint, writeCheckpoint } from '../src/pth/index.js';
 import { unpickle } from '../src/pth/pickle.js';
@@ -14,6 +14,9 @@ import { Tensor } from '../src/tensor.js';
 import { findStateDict } from '../src/pth/statedict.js';
 import { PickleAsm, XOP, legacyWith, zipWith } from './hostile-build.js';
 import { tempDir } from './helpers/torch.js';
+
+/** Hostile cases run in this file, printed at the end. */
+let hostileCases = 0;
 
 const P = () => new PickleAsm();
 const W = 'pickle';
@@ -72,6 +75,7 @@ const PICKLES: [string, () => Uint8Array, string][] = [
 
 for (const [name, make, message] of PICKLES) {
   test(`hostile pickle: ${name}`, () => {
+    hostileCases++;
     assert.throws(() => unpickle(make()), (e: unknown) => {
       assert.ok(e instanceof RepmlpError, `not a RepmlpError: ${String(e)}`);
       assert.equal(e.message, message);
@@ -82,6 +86,7 @@ for (const [name, make, message] of PICKLES) {
 }
 
 test('hostile pickle: nothing leaks into Object.prototype; __proto__ and constructor stay plain keys', () => {
+  hostileCases++;
   const bytes = P().op(WOP.EMPTY_DICT, WOP.MARK).str('__proto__').op(WOP.EMPTY_DICT).str('polluted').int(1).op(WOP.SETITEM)
     .str('constructor').op(WOP.EMPTY_DICT).str('prototype').op(WOP.EMPTY_DICT).op(WOP.SETITEM).str('toString').int(3).op(WOP.SETITEMS).stop();
   const v = unpickle(bytes).value as PyDict;
@@ -92,6 +97,7 @@ test('hostile pickle: nothing leaks into Object.prototype; __proto__ and constru
 });
 
 test('hostile pickle: BUILD state __proto__ lands in attrs, not on the object', () => {
+  hostileCases++;
   const bytes = P().global('collections', 'OrderedDict').op(WOP.EMPTY_TUPLE, WOP.REDUCE, WOP.EMPTY_DICT).str('__proto__').op(WOP.EMPTY_DICT).op(WOP.SETITEM, WOP.BUILD).stop();
   const v = unpickle(bytes).value as PyDict;
   assert.ok(v.attrs.get('__proto__') instanceof PyDict);
@@ -99,6 +105,7 @@ test('hostile pickle: BUILD state __proto__ lands in attrs, not on the object', 
 });
 
 test('hostile pickle: 100k-deep nesting loads iteratively and is refused by the writer', async () => {
+  hostileCases++;
   const n = 100_000;
   const bytes = P().op(WOP.NONE).raw(new Uint8Array(n).fill(WOP.TUPLE1)).stop();
   const v = unpickle(bytes).value;
@@ -114,6 +121,7 @@ test('hostile pickle: 100k-deep nesting loads iteratively and is refused by the 
 });
 
 test('hostile pickle: a dict DAG that would explode when walked is searched once per node', () => {
+  hostileCases++;
   // d0 = {k0..k999: d1}, d1 = {k0..k999: d2}, ... : 1000^4 paths, 4 nodes
   const a = P();
   a.op(WOP.EMPTY_DICT, WOP.BINPUT, 0, XOP.POP);
@@ -135,10 +143,12 @@ test('hostile pickle: a dict DAG that would explode when walked is searched once
 const posix = () => P().global('posix', 'system').str('touch /tmp/pwned').op(WOP.TUPLE1, WOP.REDUCE).stop();
 
 test('hostile zip: data.pkl calling posix.system', async () => {
+  hostileCases++;
   await assert.rejects(readCheckpoint(await zipWith(posix())), { name: 'PickleError', message: "<bytes>: archive/data.pkl: refusing global 'posix.system': not in torch's weights_only allow-list" });
 });
 
 test('hostile legacy: payload in the magic-number pickle and in the main pickle', async () => {
+  hostileCases++;
   const legit = legacyWith(P().op(WOP.NONE).stop());
   const magicEvil = new Uint8Array([...posix(), ...legit]);
   await assert.rejects(readCheckpoint(magicEvil), { name: 'PickleError', message: "<bytes>: legacy magic number: refusing global 'posix.system': not in torch's weights_only allow-list" });
@@ -146,6 +156,7 @@ test('hostile legacy: payload in the magic-number pickle and in the main pickle'
 });
 
 test('hostile storages: lying sizes, foreign keys, mixed types', async () => {
+  hostileCases++;
   const t = (key: string, numel: number, size = [numel], type = 'FloatStorage') => P().tensor(type, key, numel, 0, size, [1]).stop();
   const four = new Uint8Array(16);
   const cases: [string, Promise<unknown>, RegExp | string][] = [
@@ -176,6 +187,7 @@ test('hostile storages: lying sizes, foreign keys, mixed types', async () => {
 });
 
 test('hostile safetensors: headers and offsets that lie', async () => {
+  hostileCases++;
   const st = (header: unknown, data = new Uint8Array(0), lenOverride?: bigint) => {
     const h = new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
     const out = new Uint8Array(8 + h.length + data.length);
@@ -226,6 +238,7 @@ test('hostile safetensors: headers and offsets that lie', async () => {
 });
 
 test('hostile: every error above is one line (CLI prints it as such)', () => {
+  hostileCases++;
   for (const [, make] of PICKLES) {
     try {
       unpickle(make());
@@ -234,3 +247,6 @@ test('hostile: every error above is one line (CLI prints it as such)', () => {
     }
   }
 });
+
+// CI's log shows how many hostile cases ran (issue 7), not only that the file passed.
+after(() => console.log(`hostile: ${hostileCases} tests passed, each asserting exact errors (${PICKLES.length} hand-built pickles among them)`));
