@@ -12,6 +12,9 @@ Subcommands (ARCH: a preset name or a JSON config file, as for `repmlp --arch`):
   check model.onnx
       onnx.checker.check_model(full_check=True) by path (external data works); prints
       opset/IR/nodes.
+  serve ARCH --weights W [--train] [--threads 2]
+      one eager forward per stdin line, its time in ms per stdout line (after 'ready'):
+      lets src/export/bench.ts interleave PyTorch with our runtimes.
   bench ARCH --weights deploy.pth [--threads 2] [--iters 10]
       batch-1 latency (JSON, ms) of PyTorch eager on the deploy model. ONNX files are
       timed from Node with onnxruntime-node (src/export/bench.ts).
@@ -112,9 +115,19 @@ def cmd_bench(a):
 
 
 @torch.no_grad()
+def train_model(arch, weights):
+    """Training-time model from a checkpoint (a `state_dict` wrapper and a `module.` prefix allowed)."""
+    model = build_model(load_cfg(arch), deploy=False)
+    sd = torch.load(weights, map_location='cpu')
+    sd = sd.get('state_dict', sd)
+    model.load_state_dict({k[7:] if k.startswith('module.') else k: v for k, v in sd.items()}, strict=True)
+    return model.eval()
+
+
+@torch.no_grad()
 def cmd_serve(a):
     torch.set_num_threads(a.threads)
-    model = deploy_model(a.arch, a.weights)
+    model = train_model(a.arch, a.weights) if a.train else deploy_model(a.arch, a.weights)
     x = torch.randn(input_shape(load_cfg(a.arch), 1))
     model(x)
     print('ready', flush=True)
@@ -158,6 +171,7 @@ def main():
     s.add_argument('arch')
     s.add_argument('--weights', required=True)
     s.add_argument('--threads', type=int, default=2)
+    s.add_argument('--train', action='store_true', help='a training-time checkpoint (default: deploy)')
     s.set_defaults(f=cmd_serve)
     a = p.parse_args()
     a.f(a)

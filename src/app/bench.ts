@@ -137,6 +137,54 @@ function alternate(n: number, ours: () => ProcResult, theirs: (() => ProcResult)
   return [median(a), b.length ? median(b) : null];
 }
 
+type Timings = Record<string, { minMs: number; medianMs: number; ratioToFirst: number }>;
+
+/**
+ * Every runtime loaded once, then timed in rotation (src/export/bench.ts pairedLatency):
+ * TF.js training-time and deploy, onnxruntime on our file and on torch's, PyTorch eager
+ * in child processes. Paired ratios stay meaningful on a machine with background load.
+ */
+async function timeInference(train: string, deploy: string, onnx: string, torchOnnx: string | null, arch: string, shape: readonly [number, number, number, number], hasTorch: boolean, iters: number): Promise<{ backend: string; timings: Timings }> {
+  const { fromCheckpoint, predictLogits, initBackend } = await import('../model/index.js');
+  const { openOnnx } = await import('../export/onnx_runtime.js');
+  const { pairedLatency, onnxRunner, eagerRunner } = await import('../export/bench.js');
+  const backend = await initBackend('wasm');
+  const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.7));
+  const tfjsRunner = async (ckpt: string) => {
+    const { model } = await fromCheckpoint(ckpt, { arch });
+    return async () => {
+      const t0 = performance.now();
+      await predictLogits(model, x, shape);
+      return performance.now() - t0;
+    };
+  };
+  const sessions = [await openOnnx(onnx, { threads: 2 })];
+  const runners: Record<string, () => Promise<number>> = {
+    'ort-ours': onnxRunner(sessions[0]!, shape),
+    'tfjs-train': await tfjsRunner(train),
+    'tfjs-deploy': await tfjsRunner(deploy),
+  };
+  const closers: (() => void)[] = [];
+  if (torchOnnx) {
+    sessions.push(await openOnnx(torchOnnx, { threads: 2 }));
+    runners['ort-torch'] = onnxRunner(sessions[1]!, shape);
+  }
+  if (hasTorch) {
+    const tool = path.join(TOOLS, 'torch_onnx_export.py');
+    const et = await eagerRunner(PYTHON, tool, arch, train, 2, true);
+    const ed = await eagerRunner(PYTHON, tool, arch, deploy, 2, false);
+    runners['eager-train'] = et.run;
+    runners['eager-deploy'] = ed.run;
+    closers.push(et.close, ed.close);
+  }
+  try {
+    return { backend, timings: await pairedLatency(runners, iters, 1) };
+  } finally {
+    for (const c of closers) c();
+    for (const sess of sessions) await sess.release();
+  }
+}
+
 /** One model's jobs. `arch` is what both toolkits are told (preset name or JSON path). */
 async function benchModel(label: string, trainCkpt: string, arch: string, hasTorch: boolean, opts: BenchOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
@@ -170,50 +218,27 @@ async function benchModel(label: string, trainCkpt: string, arch: string, hasTor
 
   const cfg = resolveArch(arch).config;
   const shape = [1, cfg.in_channels, cfg.img_H, cfg.img_W] as const;
-  const { fromCheckpoint, predictLogits, initBackend } = await import('../model/index.js');
-  const { benchOnnx } = await import('../export/bench.js');
-  const backend = await initBackend('wasm');
-  const tfjsMs = async (ckpt: string): Promise<number> => {
-    const { model } = await fromCheckpoint(ckpt, { arch });
-    const x = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i));
-    await predictLogits(model, x, shape);
-    const times: number[] = [];
-    for (let i = 0; i < opts.iters; i++) {
-      const t = performance.now();
-      await predictLogits(model, x, shape);
-      times.push(performance.now() - t);
-    }
-    model.dispose?.();
-    return times.sort((a, b) => a - b)[times.length >> 1]!;
-  };
-  const eager = (ckpt: string, deploy: boolean): number | null => {
-    if (!hasTorch) return null;
-    const r = runPy([path.join(TOOLS, 'bench_torch.py'), 'eager', arch, '--weights', ckpt, ...(deploy ? ['--deploy'] : []), '--iters', String(opts.iters)]);
-    const line = r.stdout.split('\n').find((l) => l.includes('median_ms'));
-    if (!line) throw new BenchError('bench_torch.py eager printed no timing');
-    return (JSON.parse(line) as { median_ms: number }).median_ms;
-  };
-
-  step(`TF.js ${backend} training-time inference`);
-  const tfTrain = await tfjsMs(trainCkpt);
-  step(`TF.js ${backend} deploy inference`);
-  const tfDeploy = await tfjsMs(out('deploy.pth'));
-  step('PyTorch eager inference');
-  const eTrain = eager(trainCkpt, false);
-  const eDeploy = eager(out('deploy.pth'), true);
-  rows.push(row(label, `TF.js ${backend}, training-time, batch 1`, 'ms/img', tfTrain, eTrain, '', null));
-  rows.push(row(label, `TF.js ${backend}, deploy, batch 1`, 'ms/img', tfDeploy, eDeploy, 'deploy >= 4x faster than training-time', null,
-    { note: `training/deploy = ${(tfTrain / tfDeploy).toFixed(2)}x` }));
-  rows[rows.length - 1]!.met = tfTrain / tfDeploy >= 4;
-
-  step('onnxruntime-node inference');
-  const ortOurs = await benchOnnx(out('model.onnx'), shape, { threads: 2, iters: opts.iters * 3, warmup: 2 });
-  rows.push(row(label, 'onnxruntime-node, our ONNX, batch 1, 2 threads', 'ms/img', ortOurs.medianMs, eDeploy, '>= 1.5x faster than PyTorch eager', (r) => r <= 1 / 1.5, { note: 'torch column: PyTorch eager deploy' }));
   if (hasTorch) {
-    step('torch.onnx.export + onnxruntime-node');
+    step('torch.onnx.export of the same deploy model');
     runPy([path.join(TOOLS, 'torch_onnx_export.py'), 'onnx', arch, '--weights', out('deploy.pth'), '--out', out('torch.onnx')]);
-    const ortTorch = await benchOnnx(out('torch.onnx'), shape, { threads: 2, iters: opts.iters * 3, warmup: 2 });
-    rows.push(row(label, 'onnxruntime-node, ours vs torch.onnx.export file', 'ms/img', ortOurs.medianMs, ortTorch.medianMs, 'no slower (<= 1.0x, 5% noise allowed)', (r) => r <= 1.05, { note: 'torch column: ORT on torch.onnx.export' }));
+  }
+  step(`inference, batch 1: ${opts.iters} rounds per runtime, in rotation`);
+  const { backend, timings: t } = await timeInference(trainCkpt, out('deploy.pth'), out('model.onnx'), hasTorch ? out('torch.onnx') : null, arch, shape, hasTorch, opts.iters);
+  const tfTrain = t['tfjs-train']!.medianMs;
+  const tfDeploy = t['tfjs-deploy']!.medianMs;
+  const eTrain = t['eager-train']?.medianMs ?? null;
+  const eDeploy = t['eager-deploy']?.medianMs ?? null;
+  const speedup = t['tfjs-train']!.ratioToFirst / t['tfjs-deploy']!.ratioToFirst;
+  rows.push(row(label, `TF.js ${backend}, training-time, batch 1`, 'ms/img', tfTrain, eTrain, '', null, { note: 'torch column: PyTorch eager, training-time' }));
+  rows.push(row(label, `TF.js ${backend}, deploy, batch 1`, 'ms/img', tfDeploy, eDeploy, 'deploy >= 4x faster than training-time', null,
+    { note: `training/deploy = ${speedup.toFixed(2)}x (paired); torch column: PyTorch eager, deploy` }));
+  rows[rows.length - 1]!.met = speedup >= 4;
+  const ort = t['ort-ours']!;
+  rows.push(row(label, 'onnxruntime-node, our ONNX, batch 1, 2 threads', 'ms/img', ort.medianMs, eDeploy, '>= 1.5x faster than PyTorch eager', (r) => r <= 1 / 1.5, { note: 'torch column: PyTorch eager, deploy' }));
+  const ortTorch = t['ort-torch'];
+  if (ortTorch) {
+    rows.push(row(label, 'onnxruntime-node, ours vs torch.onnx.export file', 'ms/img', ort.medianMs, ortTorch.medianMs, 'no slower (<= 1.0x, 5% noise allowed)', (r) => r <= 1.05,
+      { note: `torch column: onnxruntime on torch.onnx.export's file; paired ratio ${(ort.ratioToFirst / ortTorch.ratioToFirst).toFixed(3)}x` }));
   }
   return rows;
 }

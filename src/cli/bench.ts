@@ -10,7 +10,7 @@ export const command: Command = {
   example: 'repmlp bench --quick',
   options: {
     arch: { type: 'string', help: 'ARCH  preset or config JSON (needed with MODEL)' },
-    iters: { type: 'string', help: 'N  timed inference runs per runtime (default 5)' },
+    iters: { type: 'string', help: 'N  timed inference rounds, all runtimes in rotation (default 10)' },
     repeat: { type: 'string', help: 'N  rounds of each whole-process job, medians reported (default 3)' },
     quick: { type: 'boolean', help: "skip the release's slow convert.py steps in PyTorch" },
     dir: { type: 'string', help: 'DIR  work folder for made checkpoints and outputs (default .bench)' },
@@ -23,7 +23,7 @@ export const command: Command = {
       ...(positionals[0] ? { model: positionals[0] } : {}),
       ...(str(values, 'arch') ? { arch: str(values, 'arch')! } : {}),
       ...(presets?.length ? { presets } : {}),
-      iters: int(values, 'iters', 5)!,
+      iters: int(values, 'iters', 10)!,
       repeat: int(values, 'repeat', 3)!,
       quick: values.quick === true,
       dir: path.resolve(str(values, 'dir') ?? '.bench'),

@@ -9,6 +9,6 @@ export { onnxModel, onnxBytes, writeOnnx, checkOpset, OnnxExportError, DEFAULT_O
 export { tfjsArtifacts, writeTfjs, TfjsExportError, SHARD_BYTES, type TfjsWriteResult } from './tfjs.js';
 export { openOnnx, runOnnx, OnnxRuntimeError, type OnnxSession, type OnnxSessionOptions } from './onnx_runtime.js';
 export { fileHandler, loadTfjsGraph, runTfjsGraph, TfjsLoadError } from './tfjs_runtime.js';
-export { benchOnnx, compareOnnx, pairedLatency, onnxRunner, eagerRunner, type LatencyResult, type Runner } from './bench.js';
+export { pairedLatency, onnxRunner, eagerRunner, type Runner } from './bench.js';
 export { exportDeploy, checkExports, loadDeploy, difference, randomBatch, ExportCheckError, DEFAULT_TOLERANCE, type ExportOptions, type ExportResult, type CheckResult } from './pipeline.js';
 export { Message, encodeVarint, ProtobufError } from './protobuf.js';
