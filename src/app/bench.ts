@@ -186,9 +186,34 @@ async function timeInference(train: string, deploy: string, onnx: string, torchO
 }
 
 /** One model's jobs. `arch` is what both toolkits are told (preset name or JSON path). */
-async function benchModel(label: string, trainCkpt: string, arch: string, hasTorch: boolean, opts: BenchOptions): Promise<BenchRow[]> {
+interface ModelCase {
+  label: string;
+  trainCkpt: string;
+  /** What both toolkits are told (preset name or JSON path). */
+  arch: string;
+}
+
+function caseDir(opts: BenchOptions, label: string): string {
+  return path.join(opts.dir, label.replace(/[^\w.-]/g, '_'));
+}
+
+/**
+ * Whole-process jobs of every model run first, while this process is still small: on
+ * Linux a child's peak RSS starts from its parent's RSS at fork, so children spawned after
+ * the inference timings (TF.js heaps of hundreds of MB) would report inflated peaks.
+ */
+async function benchCases(cases: ModelCase[], hasTorch: boolean, opts: BenchOptions): Promise<BenchRow[]> {
+  const proc = cases.map((m) => processJobs(m, hasTorch, opts));
   const rows: BenchRow[] = [];
-  const dir = path.join(opts.dir, label.replace(/[^\w.-]/g, '_'));
+  for (const [i, m] of cases.entries()) rows.push(...proc[i]!, ...(await inferenceJobs(m, hasTorch, opts)));
+  return rows;
+}
+
+/** One model's whole-process jobs (read + write, convert, export). */
+function processJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions): BenchRow[] {
+  const { label, trainCkpt, arch } = m;
+  const rows: BenchRow[] = [];
+  const dir = caseDir(opts, label);
   fs.mkdirSync(dir, { recursive: true });
   const out = (n: string) => path.join(dir, n);
   const fileMb = fs.statSync(trainCkpt).size / 1e6;
@@ -216,6 +241,15 @@ async function benchModel(label: string, trainCkpt: string, arch: string, hasTor
   const exp = runNode(['export', out('deploy.pth'), '--arch', arch, '--onnx', out('model.onnx'), '--tfjs', out('tfjs')], dir);
   rows.push(row(label, 'export ONNX + TF.js (incl. self-check)', 's', exp.seconds, null, '', null, { oursRssMb: exp.rssMb }));
 
+  return rows;
+}
+
+/** One model's in-process inference timings (after processJobs wrote its exports). */
+async function inferenceJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions): Promise<BenchRow[]> {
+  const { label, trainCkpt, arch } = m;
+  const rows: BenchRow[] = [];
+  const out = (n: string) => path.join(caseDir(opts, label), n);
+  const step = (s: string) => opts.onStep?.(`${label}: ${s}`);
   const cfg = resolveArch(arch).config;
   const shape = [1, cfg.in_channels, cfg.img_H, cfg.img_W] as const;
   if (hasTorch) {
@@ -250,18 +284,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchReport> {
   if (opts.model) {
     const arch = opts.arch;
     if (!arch) throw new BenchError('bench MODEL needs --arch ARCH (so both toolkits build the same network)');
-    rows.push(...(await benchModel(path.basename(opts.model), opts.model, arch, hasTorch, opts)));
+    rows.push(...(await benchCases([{ label: path.basename(opts.model), trainCkpt: opts.model, arch }], hasTorch, opts)));
     return { machine: machine(hasTorch), rows };
   }
   if (!hasTorch) throw new BenchError(`PyTorch not found at ${PYTHON}: give a training checkpoint (repmlp bench MODEL --arch ARCH) or install python3-torch python3-onnx to make the presets`);
+  const cases: ModelCase[] = [];
   for (const preset of opts.presets ?? ['RepMLP-Res50-light-224', 'RepMLP-Res50-bottleneck-224']) {
     const ckpt = path.join(opts.dir, `${preset}-train.pth`);
     if (!fs.existsSync(ckpt)) {
       opts.onStep?.(`${preset}: making the training checkpoint with PyTorch`);
       runPy([path.join(TOOLS, 'bench_torch.py'), 'make', preset, ckpt]);
     }
-    rows.push(...(await benchModel(preset, ckpt, preset, hasTorch, opts)));
+    cases.push({ label: preset, trainCkpt: ckpt, arch: preset });
   }
+  rows.push(...(await benchCases(cases, hasTorch, opts)));
   return { machine: machine(hasTorch), rows };
 }
 
