@@ -147,9 +147,9 @@ type Timings = Record<string, { minMs: number; medianMs: number; ratioToFirst: n
 async function timeInference(train: string, deploy: string, onnx: string, torchOnnx: string | null, arch: string, shape: readonly [number, number, number, number], hasTorch: boolean, iters: number): Promise<{ backend: string; timings: Timings }> {
   const { fromCheckpoint, predictLogits, initBackend } = await import('../model/index.js');
   const { openOnnx } = await import('../export/onnx_runtime.js');
-  const { pairedLatency, onnxRunner, eagerRunner } = await import('../export/bench.js');
+  const { pairedLatency, onnxRunner, eagerRunner, benchInput } = await import('../export/bench.js');
   const backend = await initBackend('wasm');
-  const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.7));
+  const x = benchInput(shape);
   const tfjsRunner = async (ckpt: string) => {
     const { model } = await fromCheckpoint(ckpt, { arch });
     return async () => {

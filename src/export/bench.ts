@@ -8,9 +8,14 @@ import type { openOnnx } from './onnx_runtime.js';
 /** One timed batch-1 forward; resolves to milliseconds. */
 export type Runner = () => Promise<number>;
 
+/** The fixed, non-trivial input every timed runtime gets (values do not affect timing). */
+export function benchInput(shape: readonly number[]): Float32Array {
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.7));
+}
+
 /** A timed onnxruntime run on a fixed input. */
 export function onnxRunner(session: Awaited<ReturnType<typeof openOnnx>>, shape: readonly number[]): Runner {
-  const x = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 0.7));
+  const x = benchInput(shape);
   return async () => {
     const t = performance.now();
     await session.run(x, shape);

@@ -7,8 +7,8 @@
 import { rmSync } from 'node:fs';
 import { RepmlpError } from '../errors.js';
 import { loadStateDictFile, type StateDict } from '../pth/index.js';
-import { resolveArch, type RepMLPResNetConfig } from '../model/config.js';
-import { detectArch, detectMode } from '../model/detect.js';
+import type { RepMLPResNetConfig } from '../model/config.js';
+import { detectMode, resolveModel } from '../model/detect.js';
 import { buildGraph } from './graph.js';
 import type { Graph } from './ir.js';
 import { writeOnnx, type OnnxOptions, type OnnxWriteResult } from './onnx.js';
@@ -44,14 +44,8 @@ export async function loadDeploy(file: string, arch?: string): Promise<DeployMod
     if (!r.arch) throw new RepmlpError(`${file}: architecture not recognized from its keys; give --arch (a preset name or a config JSON)`);
     return { stateDict: r.stateDict, config: r.arch.config, arch: r.arch.name, converted: true, format: loaded.format };
   }
-  if (arch !== undefined) {
-    const r = resolveArch(arch);
-    return { stateDict: sd, config: r.config, arch: r.name, converted: false, format: loaded.format };
-  }
-  if (mode === null) throw new RepmlpError(`${file}: cannot tell training-time from deploy form; not a RepMLP-ResNet state dict? (give --arch)`);
-  const found = detectArch(sd);
-  if (!found) throw new RepmlpError(`${file}: architecture not recognized from its ${sd.size} keys; give --arch (a preset name or a config JSON)`);
-  return { stateDict: sd, config: found.config, arch: found.name, converted: false, format: loaded.format };
+  const r = resolveModel(sd, file, arch);
+  return { stateDict: sd, config: r.config, arch: r.arch, converted: false, format: loaded.format };
 }
 
 

@@ -8,14 +8,14 @@ import { loadStateDictFile } from '../pth/index.js';
 import type { StateDict } from '../pth/pyobj.js';
 import { initBackend, type BackendName } from './backend.js';
 import { type RepMLPResNetConfig, type RepMLPResNetConfigInput, parseConfig, resolveArch } from './config.js';
-import { detectArch, detectMode, type Mode } from './detect.js';
+import { ModelLoadError, resolveModel, type Mode } from './detect.js';
+
+// Architecture/mode resolution is TF.js-free (detect.ts) so the exporter can use it too.
+export { ModelLoadError, resolveModel };
 import { loadStateDict, type Module } from './module.js';
 import { RepMLPResNet } from './resnet.js';
 import { mulberry32 } from '../util/random.js';
 
-export class ModelLoadError extends RepmlpError {
-  override name = 'ModelLoadError';
-}
 
 export interface BuildOptions {
   deploy?: boolean;
@@ -92,19 +92,6 @@ export async function fromCheckpoint(path: string, opts: { arch?: string } = {})
   return { model, arch, config, mode, format: loaded.format, prefix: loaded.prefix, wrapper: loaded.wrapper };
 }
 
-/** Architecture and mode for a state dict, as fromCheckpoint decides them. */
-export function resolveModel(sd: StateDict, path: string, arch?: string): { arch: string | null; config: RepMLPResNetConfig; mode: Mode } {
-  const mode = detectMode(sd);
-  if (arch !== undefined) {
-    const r = resolveArch(arch);
-    // With an explicit arch and no telling keys, training form is PyTorch's default.
-    return { arch: r.name, config: r.config, mode: mode ?? 'train' };
-  }
-  if (!mode) throw new ModelLoadError(`${path}: cannot tell training-time from deploy form (no BatchNorm statistics and no conv biases); not a RepMLP-ResNet state dict?`);
-  const found = detectArch(sd);
-  if (!found) throw new ModelLoadError(`${path}: architecture not recognized from its ${sd.size} keys; give --arch (a preset name or a config JSON)`);
-  return { arch: found.name, config: found.config, mode };
-}
 
 /** Runs logits for a float32 NCHW batch; the result is copied out and TF.js memory freed. */
 export async function predictLogits(model: RepMLPResNet, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {

@@ -3,7 +3,8 @@
  * here (the `inspect` command imports this and should start fast).
  */
 import type { StateDict } from '../pth/pyobj.js';
-import { PRESETS, type RepMLPResNetConfig, parseConfig } from './config.js';
+import { PRESETS, type RepMLPResNetConfig, parseConfig, resolveArch } from './config.js';
+import { RepmlpError } from '../errors.js';
 import { type Entry, networkEntries } from './layout.js';
 
 export type Mode = 'train' | 'deploy';
@@ -142,4 +143,22 @@ function inferRepmlp(sd: StateDict, keys: string[], blockType: string, raw: Reco
     raw.bottleneck_r = r;
   }
   return true;
+}
+
+export class ModelLoadError extends RepmlpError {
+  override name = 'ModelLoadError';
+}
+
+/** Architecture and mode for a state dict: `arch` (preset or JSON path) when given, else detected. */
+export function resolveModel(sd: StateDict, path: string, arch?: string): { arch: string | null; config: RepMLPResNetConfig; mode: Mode } {
+  const mode = detectMode(sd);
+  if (arch !== undefined) {
+    const r = resolveArch(arch);
+    // With an explicit arch and no telling keys, training form is PyTorch's default.
+    return { arch: r.name, config: r.config, mode: mode ?? 'train' };
+  }
+  if (!mode) throw new ModelLoadError(`${path}: cannot tell training-time from deploy form (no BatchNorm statistics and no conv biases); not a RepMLP-ResNet state dict?`);
+  const found = detectArch(sd);
+  if (!found) throw new ModelLoadError(`${path}: architecture not recognized from its ${sd.size} keys; give --arch (a preset name or a config JSON)`);
+  return { arch: found.name, config: found.config, mode };
 }
