@@ -5,9 +5,12 @@
  */
 import { type DType, type TypedArray, dtypeInfo } from './dtype.js';
 import { RepmlpError } from './errors.js';
+import type { FileRegion } from './io/copy.js';
 
 /** The largest single array Node can allocate. */
 const MAX_BYTES = 2 ** 32;
+/** Storages from this size on are copied from their file region when written. */
+const REGION_MIN = 1 << 20;
 
 export class TensorError extends RepmlpError {
   override name = 'TensorError';
@@ -38,6 +41,8 @@ export class Storage {
    * corrupt (a fresh CRC would bless it).
    */
   sourceCrc32?: number;
+  /** Where the bytes lie in the source file, while they are not loaded (see region()). */
+  sourceRegion?: FileRegion;
 
   get byteLength(): number {
     return this.numel * dtypeInfo(this.dtype).itemSize;
@@ -67,6 +72,24 @@ export class Storage {
       throw new TensorError(`storage ${this.key ?? ''} has ${got.byteLength} bytes, expected ${this.byteLength} (${this.numel} x ${this.dtype})`);
     }
     return got;
+  }
+
+  /**
+   * The file region to copy these bytes from, while they are not in memory: a writer
+   * then streams them through its own buffers (src/io/copy.ts) instead of loading them.
+   */
+  region(): FileRegion | undefined {
+    return this.data ? undefined : this.sourceRegion;
+  }
+
+  /**
+   * What a streaming writer takes: the file region of large bytes not yet loaded (copied
+   * through the writer's buffers), else the bytes, read now and not kept. Small storages
+   * are read: one synchronous read beats two thread-pool round trips.
+   */
+  streamable(): Uint8Array | FileRegion {
+    const region = this.byteLength >= REGION_MIN ? this.region() : undefined;
+    return region ?? this.bytesUncached();
   }
 
   get loaded(): boolean {

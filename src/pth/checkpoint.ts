@@ -104,9 +104,10 @@ function readZip(src: ByteSource): PyValue {
     if (numel < 0n || bytes !== BigInt(entry.size)) {
       throw new CheckpointError(`${src.name}: storage ${key}: ${numel} x ${dtype} needs ${bytes} bytes, record ${record} holds ${entry.size}`);
     }
-    zip.dataOffset(record); // bounds-checked now, read later
+    const at = zip.dataOffset(record); // bounds-checked now, read later
     const s = new Storage(dtype, Number(numel), () => zip.read(record), key, typeof location === 'string' ? location : 'cpu');
     s.sourceCrc32 = entry.crc32;
+    s.sourceRegion = src.region(at, entry.size);
     storages.set(key, s);
     return s;
   };

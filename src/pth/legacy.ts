@@ -70,6 +70,7 @@ export function readLegacy(src: ByteSource): PyValue {
     const bytes = root.numel * dtypeInfo(root.dtype).itemSize;
     if (pos + 8 + bytes > src.size) throw new LegacyError(`${src.name}: storage ${key}: ${bytes} bytes at offset ${pos + 8} run past the end of the file (${src.size} bytes)`);
     root.dataOffset = pos + 8;
+    root.storage.sourceRegion = src.region(root.dataOffset, bytes);
     pos += 8 + bytes;
   }
   for (const [key, root] of roots) if (root.dataOffset === undefined) throw new LegacyError(`${src.name}: storage ${key} has no data in the file`);

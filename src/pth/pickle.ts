@@ -92,6 +92,9 @@ function rebuildTensor(args: Value[], name: string, dtypeOverride?: DType): Tens
     const item = DTYPES.get(dtypeOverride)!.itemSize;
     if (storage.byteLength % item) throw new PickleError(`${name}: storage of ${storage.byteLength} bytes cannot hold ${dtypeOverride}`);
     st = new Storage(dtypeOverride, storage.byteLength / item, () => storage.bytes(), storage.key, storage.device);
+    // The same bytes: a writer may still copy them from the file, CRC and all.
+    if (storage.sourceRegion) st.sourceRegion = storage.sourceRegion;
+    if (storage.sourceCrc32 !== undefined) st.sourceCrc32 = storage.sourceCrc32;
   }
   const shape = intTuple(size ?? null, `${name} size`);
   const strides = stride === undefined ? undefined : intTuple(stride, `${name} stride`);

@@ -10,6 +10,7 @@ import { RepmlpError } from '../errors.js';
 import { DTYPE_BY_SAFETENSORS, dtypeInfo, type DTypeInfo } from '../dtype.js';
 import { Storage, Tensor } from '../tensor.js';
 import { writeAll } from '../io/atomic.js';
+import { RegionCopier } from '../io/copy.js';
 import { PyDict, type PyKey, type PyValue } from './pyobj.js';
 import type { ByteSource } from './source.js';
 
@@ -71,6 +72,7 @@ export function readSafetensors(src: ByteSource): PyDict {
   for (const e of entries) {
     const numel = e.shape.reduce((a, b) => a * b, 1);
     const storage = new Storage(e.info.name, numel, () => src.read(dataStart + e.begin, e.end - e.begin), e.name);
+    storage.sourceRegion = src.region(dataStart + e.begin, e.end - e.begin);
     map.set(e.name, new Tensor(storage, e.shape));
   }
   const attrs = new Map<string, PyValue>();
@@ -224,9 +226,12 @@ export function safetensorsHeader(tensors: readonly [string, Tensor][], metadata
 export async function writeSafetensors(fh: FileHandle, dict: PyDict | ReadonlyMap<string, Tensor>, opts: SafetensorsWriteOptions = {}): Promise<void> {
   const tensors = tensorsOf(dict);
   await writeAll(fh, safetensorsHeader(tensors, metadataOf(dict, opts.metadata)));
+  const copier = new RegionCopier();
   for (const [, t] of tensors) {
-    const bytes = t.isContiguous() && t.storage.numel === t.numel ? t.storage.bytesUncached() : t.contiguousBytes();
-    await writeAll(fh, bytes);
-    opts.onProgress?.(bytes.byteLength);
+    const data = t.isContiguous() && t.storage.numel === t.numel ? t.storage.streamable() : t.contiguousBytes();
+    if (data instanceof Uint8Array) {
+      await writeAll(fh, data);
+      opts.onProgress?.(data.byteLength);
+    } else await copier.copy(data, fh, { ...(opts.onProgress ? { onChunk: opts.onProgress } : {}) });
   }
 }

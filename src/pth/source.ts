@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { RepmlpError } from '../errors.js';
+import type { FileRegion, RegionSource } from '../io/copy.js';
 
 /** The largest single Buffer Node can allocate. */
 const MAX_ARRAY = bufferConstants.MAX_LENGTH;
@@ -20,6 +21,11 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes at `offset`; throws SourceError past the end. */
   read(offset: number, length: number): Uint8Array;
+  /**
+   * The same range as a region of a file that writers can copy without holding it
+   * (src/io/copy.ts), or undefined when the bytes are in memory anyway.
+   */
+  region(offset: number, length: number): FileRegion | undefined;
 }
 
 export class MemorySource implements ByteSource {
@@ -34,6 +40,9 @@ export class MemorySource implements ByteSource {
     checkRange(this, offset, length);
     return this.bytes.subarray(offset, offset + length);
   }
+  region(): undefined {
+    return undefined;
+  }
 }
 
 // Files stay open while their storages may still be read; closed when collected.
@@ -45,7 +54,7 @@ const closer = new FinalizationRegistry<number>((fd) => {
   }
 });
 
-export class FileSource implements ByteSource {
+export class FileSource implements ByteSource, RegionSource {
   readonly size: number;
   private readonly fd: number;
   constructor(readonly name: string) {
@@ -81,6 +90,36 @@ export class FileSource implements ByteSource {
     }
     return buf;
   }
+
+  region(offset: number, length: number): FileRegion {
+    checkRange(this, offset, length);
+    return { source: this, offset, length };
+  }
+
+  /**
+   * Fills `into` from `offset` on libuv's thread pool, so a copy can read ahead while
+   * the previous chunk is written. Same errors as read().
+   */
+  async readInto(into: Uint8Array, offset: number): Promise<void> {
+    checkRange(this, offset, into.byteLength);
+    let done = 0;
+    while (done < into.byteLength) {
+      let n: number;
+      try {
+        n = await readAt(this.fd, into, done, into.byteLength - done, offset + done);
+      } catch (e) {
+        throw new SourceError(`${this.name}: cannot read at offset ${offset + done} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      if (n === 0) throw new SourceError(`${this.name}: file shrank while reading (offset ${offset + done})`);
+      done += n;
+    }
+  }
+}
+
+function readAt(fd: number, into: Uint8Array, at: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, into, at, Math.min(length, 1 << 30), position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
 }
 
 function checkRange(src: ByteSource, offset: number, length: number): void {

@@ -66,7 +66,7 @@ export async function writeCheckpoint(path: string, obj: PyValue, opts: WriteOpt
     for (let i = 0; i < storages.length; i++) {
       // Not kept: a lazily read storage is read, written and released.
       const s = storages[i]!;
-      await zip.add(`${top}/data/${i}`, s.bytesUncached(), (n) => opts.onProgress?.((done += n), total), s.sourceCrc32);
+      await zip.add(`${top}/data/${i}`, s.streamable(), (n) => opts.onProgress?.((done += n), total), s.sourceCrc32);
     }
     await zip.add(`${top}/version`, enc.encode(ZIP_VERSION));
     await zip.finish();

@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib';
 import type { FileHandle } from 'node:fs/promises';
 import { RepmlpError } from '../errors.js';
 import { writeAll } from '../io/atomic.js';
+import { type FileRegion, RegionCopier } from '../io/copy.js';
 import { ByteWriter } from './pickler.js';
 import { EXTRA_ZIP64, LOCAL_HEADER_SIZE, SIG, U16_MAX, U32_MAX } from './zip-format.js';
 
@@ -40,6 +41,16 @@ export interface ZipWriterOptions {
   zip64?: 'auto' | 'always';
 }
 
+/** A record's bytes: in memory (one or more chunks), or a region of a source file to copy. */
+export type RecordData = Uint8Array | readonly Uint8Array[] | FileRegion;
+
+function isRegion(d: RecordData): d is FileRegion {
+  return !(d instanceof Uint8Array) && !Array.isArray(d);
+}
+
+/** Offset of the CRC-32 in a local header. */
+const LOCAL_CRC_AT = 14;
+
 interface CentralEntry {
   name: Uint8Array;
   crc: number;
@@ -57,6 +68,7 @@ export class ZipWriter {
   private written = 0;
   private flushedAt = 0;
   private readonly flushes: Promise<unknown>[] = [];
+  private readonly copier = new RegionCopier();
 
   constructor(private readonly fh: FileHandle, opts: ZipWriterOptions = {}) {
     this.always = opts.zip64 === 'always';
@@ -69,20 +81,23 @@ export class ZipWriter {
 
   /**
    * Adds a STORED record. `data` may be several chunks (a record larger than one
-   * Uint8Array can hold); `onChunk` reports progress in bytes; `knownCrc32`, when the
-   * bytes are a source zip record unchanged, is its recorded CRC (else it is computed).
+   * Uint8Array can hold) or a region of another file, copied without being held;
+   * `onChunk` reports progress in bytes; `knownCrc32`, when the bytes are a source zip
+   * record unchanged, is its recorded CRC (else it is computed).
    */
-  async add(name: string, data: Uint8Array | readonly Uint8Array[], onChunk?: (bytes: number) => void, knownCrc32?: number): Promise<void> {
+  async add(name: string, data: RecordData, onChunk?: (bytes: number) => void, knownCrc32?: number): Promise<void> {
     if (this.finished) throw new ZipWriteError(`${name}: archive already finished`);
     if (this.names.has(name)) throw new ZipWriteError(`${name}: duplicate record name`);
     this.names.add(name);
-    const chunks = data instanceof Uint8Array ? [data] : data;
-    let size = 0;
+    const region = isRegion(data) ? data : undefined;
+    const chunks = region ? [] : data instanceof Uint8Array ? [data] : (data as readonly Uint8Array[]);
+    let size = region?.length ?? 0;
     let crc = 0;
     for (const c of chunks) {
       size += c.byteLength;
       if (knownCrc32 === undefined) crc = crc32(c, crc);
     }
+    // A copied region's CRC, when unknown, is computed on the way and patched in after.
     if (knownCrc32 !== undefined) crc = knownCrc32 >>> 0;
     const nameBytes = new TextEncoder().encode(name);
     if (nameBytes.length > U16_MAX) throw new ZipWriteError(`${name}: record name too long`);
@@ -98,16 +113,31 @@ export class ZipWriter {
     header.u16(EXTRA_FB).u16(pad);
     for (let i = 0; i < pad; i++) header.u8(0x5a); // 'Z', as torch pads
     const h = header.result();
-    this.entries.push({ name: nameBytes, crc, size, offset: this.pos });
+    const entry: CentralEntry = { name: nameBytes, crc, size, offset: this.pos };
+    this.entries.push(entry);
     this.pos += h.byteLength + size;
     // Pipelined: this record is written while the caller reads and checksums the next
     // one (at most one record in flight, so memory stays bounded).
     await this.inFlight;
-    this.inFlight = this.writeRecord(h, chunks, onChunk);
+    this.inFlight = region ? this.copyRecord(h, region, entry, knownCrc32 === undefined, onChunk) : this.writeRecord(h, chunks, onChunk);
     this.inFlight.catch(() => undefined); // handled where awaited (next add or finish)
     // A large record is written before the caller reads the next one: one big storage
     // in memory at a time keeps a multi-GB rewrite within bounded memory.
-    if (size >= PIPELINE_MAX) await this.inFlight;
+    if (size >= PIPELINE_MAX && !region) await this.inFlight;
+  }
+
+  private async copyRecord(header: Uint8Array, region: FileRegion, entry: CentralEntry, computeCrc: boolean, onChunk?: (bytes: number) => void): Promise<void> {
+    const crc = await this.copier.copy(region, this.fh, {
+      head: header, crc: computeCrc,
+      onChunk: (n) => {
+        this.wrote(n);
+        onChunk?.(n);
+      },
+    });
+    if (!computeCrc) return;
+    entry.crc = crc;
+    const at = new ByteWriter().u32(crc).result();
+    await this.fh.write(at, 0, at.byteLength, entry.offset + LOCAL_CRC_AT); // positional: the append position stays
   }
 
   private async writeRecord(header: Uint8Array, chunks: readonly Uint8Array[], onChunk?: (bytes: number) => void): Promise<void> {
@@ -117,18 +147,24 @@ export class ZipWriter {
       const { bytesWritten } = await this.fh.writev([header, data]);
       if (bytesWritten < header.byteLength) await writeAll(this.fh, header.subarray(bytesWritten));
       await writeAll(this.fh, data.subarray(Math.max(0, bytesWritten - header.byteLength)));
-      this.written += data.byteLength;
+      this.wrote(data.byteLength);
       onChunk?.(data.byteLength);
     } else {
       await writeAll(this.fh, header);
       for (const c of chunks) {
         await writeAll(this.fh, c);
-        this.written += c.byteLength;
+        this.wrote(c.byteLength);
         onChunk?.(c.byteLength);
       }
     }
-    // Start flushing to disk in the background as we go, so the final fsync of the
-    // atomic write has little left to wait for.
+  }
+
+  /**
+   * Counts data written and starts flushing it to disk in the background as we go, so
+   * the final fsync of the atomic write has little left to wait for.
+   */
+  private wrote(bytes: number): void {
+    this.written += bytes;
     if (this.written - this.flushedAt >= FLUSH_EVERY) {
       this.flushedAt = this.written;
       this.flushes.push(this.fh.datasync().catch(() => undefined));
