@@ -4,7 +4,8 @@
  * run time (H divisible by h, ...), checked up front. Extensions for small models
  * (documented in README): `widths` (four stage widths), `stem_width`, `in_channels`.
  */
-import { z } from 'zod';
+import type * as Zod from 'zod';
+import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { RepmlpError } from '../errors.js';
 
@@ -12,29 +13,49 @@ export class ConfigError extends RepmlpError {
   override name = 'ConfigError';
 }
 
-const posInt = z.number().int().positive();
+/** What the optional fields default to (the release's values; the extensions' widths). */
+const DEFAULTS = {
+  bottleneck_r: [2, 4],
+  widths: [256, 512, 1024, 2048],
+  stem_width: 64,
+  in_channels: 3,
+};
 
-export const RepMLPResNetConfigSchema = z
-  .object({
-    num_blocks: z.array(posInt).length(4),
-    num_classes: posInt,
-    block_type: z.enum(['light', 'bottleneck', 'base']),
-    img_H: posInt,
-    img_W: posInt,
-    h: posInt,
-    w: posInt,
-    reparam_conv_k: z.array(posInt.refine((k) => k % 2 === 1, 'kernel sizes must be odd')),
-    fc1_fc2_reduction: posInt,
-    fc3_groups: posInt,
-    bottleneck_r: z.array(posInt).length(2).default([2, 4]),
-    widths: z.array(posInt).length(4).default([256, 512, 1024, 2048]),
-    stem_width: posInt.default(64),
-    in_channels: posInt.default(3),
-  })
-  .strict();
+function makeSchema(z: typeof Zod) {
+  const posInt = z.number().int().positive();
+  return z
+    .object({
+      num_blocks: z.array(posInt).length(4),
+      num_classes: posInt,
+      block_type: z.enum(['light', 'bottleneck', 'base']),
+      img_H: posInt,
+      img_W: posInt,
+      h: posInt,
+      w: posInt,
+      reparam_conv_k: z.array(posInt.refine((k) => k % 2 === 1, 'kernel sizes must be odd')),
+      fc1_fc2_reduction: posInt,
+      fc3_groups: posInt,
+      bottleneck_r: z.array(posInt).length(2).default(DEFAULTS.bottleneck_r),
+      widths: z.array(posInt).length(4).default(DEFAULTS.widths),
+      stem_width: posInt.default(DEFAULTS.stem_width),
+      in_channels: posInt.default(DEFAULTS.in_channels),
+    })
+    .strict();
+}
 
-export type RepMLPResNetConfig = z.output<typeof RepMLPResNetConfigSchema>;
-export type RepMLPResNetConfigInput = z.input<typeof RepMLPResNetConfigSchema>;
+type Schema = ReturnType<typeof makeSchema>;
+export type RepMLPResNetConfig = Zod.output<Schema>;
+export type RepMLPResNetConfigInput = Zod.input<Schema>;
+
+// zod takes ~70-100 ms to load here; presets and configs validated before need none of
+// it, so it is required (synchronously) the first time a user's config is checked.
+let schema: Schema | undefined;
+const requireHere = createRequire(import.meta.url);
+
+/** The RepMLPResNet argument schema (zod), built on first use. */
+export function configSchema(): Schema {
+  return (schema ??= makeSchema(requireHere('zod') as typeof Zod));
+}
 
 const common = {
   num_blocks: [3, 4, 6, 3],
@@ -53,22 +74,36 @@ export const PRESETS: Readonly<Record<string, RepMLPResNetConfigInput>> = {
   'RepMLP-Res50-base-224': { ...common, block_type: 'base', fc3_groups: 4 },
 };
 
+/** Configs this module produced (parsed, or presets completed): not parsed again. */
+const checked = new WeakSet<object>();
+
+/** A preset's full configuration (defaults filled in, constraints checked), without zod. */
+export function presetConfig(name: string): RepMLPResNetConfig {
+  const preset = PRESETS[name];
+  if (!preset) throw new ConfigError(`unknown preset '${name}' (${Object.keys(PRESETS).join(', ')})`);
+  const cfg = structuredClone({ ...DEFAULTS, ...preset }) as RepMLPResNetConfig;
+  checkConstraints(cfg, name);
+  checked.add(cfg);
+  return cfg;
+}
+
 /** Validates a config object; the error names the bad field. */
 export function parseConfig(raw: unknown, where = 'config'): RepMLPResNetConfig {
-  const r = RepMLPResNetConfigSchema.safeParse(raw);
+  if (typeof raw === 'object' && raw !== null && checked.has(raw)) return raw as RepMLPResNetConfig;
+  const r = configSchema().safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = issue.path.length ? issue.path.join('.') : '(root)';
     throw new ConfigError(`${where}: field '${field}': ${issue.message}`);
   }
   checkConstraints(r.data, where);
+  checked.add(r.data);
   return r.data;
 }
 
 /** A preset name or the path of a JSON file with RepMLPResNet arguments. */
 export function resolveArch(arch: string): { name: string | null; config: RepMLPResNetConfig } {
-  const preset = PRESETS[arch];
-  if (preset) return { name: arch, config: parseConfig(preset, arch) };
+  if (PRESETS[arch]) return { name: arch, config: presetConfig(arch) };
   let text: string;
   try {
     text = readFileSync(arch, 'utf8');

@@ -3,7 +3,7 @@
  * here (the `inspect` command imports this and should start fast).
  */
 import type { StateDict } from '../pth/pyobj.js';
-import { PRESETS, type RepMLPResNetConfig, parseConfig, resolveArch } from './config.js';
+import { PRESETS, type RepMLPResNetConfig, parseConfig, presetConfig, resolveArch } from './config.js';
 import { RepmlpError } from '../errors.js';
 import { type Entry, networkEntries } from './layout.js';
 
@@ -42,8 +42,8 @@ function matches(entries: readonly Entry[], sd: StateDict): boolean {
 let presetCache: Array<{ name: string; mode: Mode; entries: Entry[]; config: RepMLPResNetConfig }> | undefined;
 
 function presetLayouts() {
-  presetCache ??= Object.entries(PRESETS).flatMap(([name, raw]) => {
-    const config = parseConfig(raw, name);
+  presetCache ??= Object.keys(PRESETS).flatMap((name) => {
+    const config = presetConfig(name);
     return (['train', 'deploy'] as const).map((mode) => ({ name, mode, config, entries: networkEntries(config, mode === 'deploy') }));
   });
   return presetCache;
