@@ -14,7 +14,10 @@ input and output channel counts: exact only when C == O (architecture.md "Known 
     sys.path.insert(0, 'tools'); from reparam_ref import exact_model_convert
     deploy = exact_model_convert(train_model)          # a converted deep copy
     /usr/bin/python3 tools/reparam_ref.py --selftest   # identity vs scatter, C != O defect
-    /usr/bin/python3 tools/reparam_ref.py convert TRAIN.pth OUT.pth ARCH [identity|scatter|release]
+    /usr/bin/python3 tools/reparam_ref.py convert TRAIN.pth OUT.pth ARCH [identity|scatter|release|release32]
+
+`release32` is the release's conversion computed in float32, as its own code runs: the
+PyTorch side of `repmlp bench` (float64 identity convolutions take ~25x longer here).
 """
 import copy
 import sys
@@ -24,24 +27,25 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def fuse_bn(weight, bn, bias=None):
-    """conv/FC weight [out, ...] + eval BatchNorm -> (weight, bias), float64."""
-    t = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    w = weight.double() * t.reshape(-1, *([1] * (weight.dim() - 1)))
-    b = bn.bias.double() - bn.running_mean.double() * t
+def fuse_bn(weight, bn, bias=None, dtype=torch.float64):
+    """conv/FC weight [out, ...] + eval BatchNorm -> (weight, bias), in `dtype` (float64
+    for the exact reference; float32 is what the release computes in)."""
+    t = bn.weight.to(dtype) / torch.sqrt(bn.running_var.to(dtype) + bn.eps)
+    w = weight.to(dtype) * t.reshape(-1, *([1] * (weight.dim() - 1)))
+    b = bn.bias.to(dtype) - bn.running_mean.to(dtype) * t
     if bias is not None:
-        b = b + bias.double() * t
+        b = b + bias.to(dtype) * t
     return w, b
 
 
-def local_kernel(rep):
+def local_kernel(rep, dtype=torch.float64):
     """Sum of the repconv{k} branches, each fused with its BN and zero-padded to the largest K."""
     ks = list(rep.reparam_conv_k)
     K = max(ks)
     total_k, total_b = 0, 0
     for k in ks:
         branch = getattr(rep, f'repconv{k}')
-        w, b = fuse_bn(branch.conv.weight, branch.bn)
+        w, b = fuse_bn(branch.conv.weight, branch.bn, dtype=dtype)
         total_k = total_k + F.pad(w, [(K - k) // 2] * 4)
         total_b = total_b + b
     return total_k, total_b
@@ -76,17 +80,25 @@ def scatter_conv_to_fc(kernel, bias, C, O, h, w, groups):
     return m.reshape(O * h * w, Cg * h * w), bias.double().repeat_interleave(h * w)
 
 
-def release_conv_to_fc(kernel, bias, C, O, h, w, groups):
+def release_conv_to_fc(kernel, bias, C, O, h, w, groups, dtype=torch.float64):
     """The release's conversion, defect included: the conv response on the identity is
     reshaped as (O*h*w/g, C*h*w) before the transpose, i.e. with C and O swapped."""
     n = C * h * w // groups
-    eye = torch.eye(n, dtype=torch.float64).repeat(1, groups).reshape(n, C, h, w)
-    resp = F.conv2d(eye, kernel.double(), padding=kernel.shape[-1] // 2, groups=groups)
+    eye = torch.eye(n, dtype=dtype).repeat(1, groups).reshape(n, C, h, w)
+    resp = F.conv2d(eye, kernel.to(dtype), padding=kernel.shape[-1] // 2, groups=groups)
     fc = resp.reshape(O * h * w // groups, C * h * w).t()
-    return fc.reshape(O * h * w, C * h * w // groups), bias.double().repeat_interleave(h * w)
+    return fc.reshape(O * h * w, C * h * w // groups), bias.to(dtype).repeat_interleave(h * w)
 
 
-METHODS = {'identity': identity_conv_to_fc, 'scatter': scatter_conv_to_fc, 'release': release_conv_to_fc}
+def release32_conv_to_fc(kernel, bias, C, O, h, w, groups):
+    """The release's conversion as it runs: in float32 (what `repmlp bench` times)."""
+    return release_conv_to_fc(kernel, bias, C, O, h, w, groups, torch.float32)
+
+
+METHODS = {'identity': identity_conv_to_fc, 'scatter': scatter_conv_to_fc, 'release': release_conv_to_fc,
+           'release32': release32_conv_to_fc}
+# The precision each method computes in (the release's own code never leaves float32).
+PRECISION = {'release32': torch.float32}
 
 
 def is_repmlp(m):
@@ -100,19 +112,20 @@ def is_convbn(m):
 def equivalent_fc1_fc3(rep, method='identity'):
     """(fc1_weight, fc1_bias, fc3_weight, fc3_bias) in float64: the deploy parameters
     (fc1 ones None without a global perceptron)."""
-    fc3_w, fc3_b = fuse_bn(rep.fc3.weight, rep.fc3_bn, rep.fc3.bias)
+    dt = PRECISION.get(method, torch.float64)
+    fc3_w, fc3_b = fuse_bn(rep.fc3.weight, rep.fc3_bn, rep.fc3.bias, dtype=dt)
     if rep.reparam_conv_k:
-        kernel, kbias = local_kernel(rep)
+        kernel, kbias = local_kernel(rep, dt)
         fc, fcb = METHODS[method](kernel, kbias, rep.C, rep.O, rep.h, rep.w, rep.fc3_groups)
         fc3_w = fc3_w + fc.reshape(fc3_w.shape)
         fc3_b = fc3_b + fcb
     fc1_w = fc1_b = None
     if rep.need_global:
         bn, fc1 = rep.avg.bn, rep.fc1_fc2.fc1
-        s = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-        beta = bn.bias.double() - bn.running_mean.double() * s
+        s = bn.weight.to(dt) / torch.sqrt(bn.running_var.to(dt) + bn.eps)
+        beta = bn.bias.to(dt) - bn.running_mean.to(dt) * s
         parts = fc1.in_features // rep.C  # fc1 column i belongs to channel i // (hp*wp)
-        w = fc1.weight.double()
+        w = fc1.weight.to(dt)
         fc1_b = fc1.bias.double() + w @ beta.repeat_interleave(parts)
         fc1_w = w * s.repeat_interleave(parts).reshape(1, -1)
     return fc1_w, fc1_b, fc3_w, fc3_b
@@ -143,9 +156,9 @@ def convert_repmlp_(rep, method='identity'):
 
 
 @torch.no_grad()
-def convert_convbn_(m):
+def convert_convbn_(m, dtype=torch.float64):
     old = m.conv
-    w, b = fuse_bn(old.weight, m.bn, old.bias)
+    w, b = fuse_bn(old.weight, m.bn, old.bias, dtype=dtype)
     del m.conv, m.bn
     m.conv = nn.Conv2d(old.in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
                        old.dilation, old.groups, bias=True)
@@ -160,7 +173,7 @@ def model_convert(model, method='identity'):
         if is_repmlp(m):
             convert_repmlp_(m, method)
         elif is_convbn(m):
-            convert_convbn_(m)
+            convert_convbn_(m, PRECISION.get(method, torch.float64))
     return model
 
 
@@ -226,7 +239,7 @@ if __name__ == '__main__':
     if '--selftest' in sys.argv:
         sys.exit(_selftest())
     if len(sys.argv) >= 5 and sys.argv[1] == 'convert':
-        # reparam_ref.py convert TRAIN.pth OUT.pth ARCH [identity|scatter|release]
+        # reparam_ref.py convert TRAIN.pth OUT.pth ARCH [identity|scatter|release|release32]
         convert_file(sys.argv[2], sys.argv[3], sys.argv[4], *(sys.argv[5:6]))
         sys.exit(0)
     print(__doc__)
