@@ -175,3 +175,23 @@ test('interop: a legacy torch file with MB-sized storages -> zip: torch.load equ
     cleanup();
   }
 });
+
+test('replacing an output: the new file in place, the old one removed (awaited by default, or in the background)', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const out = path.join(dir, 'out.pth');
+    const dict = mixedDict();
+    fs.writeFileSync(out, 'old output');
+    await writeCheckpoint(out, dict);
+    assert.deepEqual(fs.readdirSync(dir), ['out.pth'], 'default: nothing else in the folder when the write resolves');
+    // OUT=IN with the old file's storages still to be copied from it: they come from the old inode.
+    const ck = await readCheckpoint(out);
+    await writeCheckpoint(out, ck.root, { removeOldInBackground: true });
+    sameTensors(dict, (await readCheckpoint(out)).root as PyDict);
+    const t0 = Date.now();
+    while (fs.readdirSync(dir).length > 1 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(fs.readdirSync(dir), ['out.pth'], 'background: the old file goes soon after');
+  } finally {
+    cleanup();
+  }
+});

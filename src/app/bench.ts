@@ -41,12 +41,17 @@ export interface BenchOptions {
   iters: number;
   /** Rounds of each whole-process job (medians reported). */
   repeat: number;
-  /** Skip the release's convert.py steps with PyTorch (93-97 s each). */
+  /** Skip the release's convert.py steps in PyTorch (~6 s per round for the light preset). */
   quick: boolean;
+  /** Which jobs to time (default all); what a later job needs is made untimed when missing. */
+  jobs?: ReadonlySet<BenchJob>;
   /** Where made checkpoints and outputs live. */
   dir: string;
   onStep?: (label: string) => void;
 }
+
+export const BENCH_JOBS = ['io', 'convert', 'export', 'infer'] as const;
+export type BenchJob = (typeof BENCH_JOBS)[number];
 
 export interface BenchReport {
   machine: Record<string, string | number>;
@@ -216,8 +221,12 @@ function caseDir(opts: BenchOptions, label: string): string {
 async function benchCases(cases: ModelCase[], hasTorch: boolean, opts: BenchOptions): Promise<BenchRow[]> {
   const proc = cases.map((m) => processJobs(m, hasTorch, opts));
   const rows: BenchRow[] = [];
-  for (const [i, m] of cases.entries()) rows.push(...proc[i]!, ...(await inferenceJobs(m, hasTorch, opts)));
+  for (const [i, m] of cases.entries()) rows.push(...proc[i]!, ...(timed(opts, 'infer') ? await inferenceJobs(m, hasTorch, opts) : []));
   return rows;
+}
+
+function timed(opts: BenchOptions, job: BenchJob): boolean {
+  return opts.jobs?.has(job) ?? true;
 }
 
 /** One model's whole-process jobs (read + write, convert, export). */
@@ -233,25 +242,39 @@ function processJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions): Bench
   // Whole-process jobs: the input is read once first (page cache warm for both), then
   // ours and PyTorch's alternate `repeat` times and the medians are compared.
   warmPageCache(trainCkpt);
-  step(`read + write (prefix rewrite), ${opts.repeat} rounds`);
-  const [io, tio] = alternate(opts.repeat,
-    () => runNode(['prefix', trainCkpt, out('io.pth'), '--add', 'bench.'], dir),
-    hasTorch ? () => runPy([path.join(TOOLS, 'bench_torch.py'), 'io', trainCkpt, out('io-torch.pth')]) : null);
-  rows.push(row(label, 'read + write checkpoint', 's', io.seconds, tio?.seconds ?? null, '<= 0.4x, RSS < 2x file', (r) => r <= 0.4 && (io.rssMb ?? Infinity) < 2 * fileMb,
-    { oursRssMb: io.rssMb, torchRssMb: tio?.rssMb ?? null, note: `file ${fileMb.toFixed(0)} MB; medians of ${opts.repeat} alternating runs` }));
+  if (timed(opts, 'io')) {
+    step(`read + write (prefix rewrite), ${opts.repeat} rounds`);
+    const [io, tio] = alternate(opts.repeat,
+      () => runNode(['prefix', trainCkpt, out('io.pth'), '--add', 'bench.'], dir),
+      hasTorch ? () => runPy([path.join(TOOLS, 'bench_torch.py'), 'io', trainCkpt, out('io-torch.pth')]) : null);
+    rows.push(row(label, 'read + write checkpoint', 's', io.seconds, tio?.seconds ?? null, '<= 0.4x, RSS < 2x file', (r) => r <= 0.4 && (io.rssMb ?? Infinity) < 2 * fileMb,
+      { oursRssMb: io.rssMb, torchRssMb: tio?.rssMb ?? null, note: `file ${fileMb.toFixed(0)} MB; medians of ${opts.repeat} alternating runs` }));
+  }
 
-  const slow = hasTorch && !opts.quick;
-  step(`convert${slow ? " (and the release's steps in PyTorch, slow)" : ''}, ${opts.repeat} rounds`);
-  const [conv, tconv] = alternate(opts.repeat,
-    () => runNode(['convert', trainCkpt, out('deploy.pth'), '--arch', arch], dir),
-    slow ? () => runPy([path.join(TOOLS, 'reparam_ref.py'), 'convert', trainCkpt, out('deploy-torch.pth'), arch, 'release']) : null);
-  rows.push(row(label, 'convert (whole process)', 's', conv.seconds, tconv?.seconds ?? null, '<= 0.05x, RSS < 3x file', (r) => r <= 0.05 && (conv.rssMb ?? Infinity) < 3 * fileMb,
-    { oursRssMb: conv.rssMb, torchRssMb: tconv?.rssMb ?? null, ...(hasTorch && opts.quick ? { note: 'PyTorch side skipped (--quick)' } : {}) }));
+  const convertArgs = ['convert', trainCkpt, out('deploy.pth'), '--arch', arch];
+  const later = timed(opts, 'export') || timed(opts, 'infer');
+  if (timed(opts, 'convert')) {
+    const withTorch = hasTorch && !opts.quick;
+    step(`convert${withTorch ? " (and the release's steps in PyTorch, float32 as the release computes)" : ''}, ${opts.repeat} rounds`);
+    const [conv, tconv] = alternate(opts.repeat,
+      () => runNode(convertArgs, dir),
+      withTorch ? () => runPy([path.join(TOOLS, 'reparam_ref.py'), 'convert', trainCkpt, out('deploy-torch.pth'), arch, 'release32']) : null);
+    rows.push(row(label, 'convert (whole process)', 's', conv.seconds, tconv?.seconds ?? null, '<= 0.05x, RSS < 3x file', (r) => r <= 0.05 && (conv.rssMb ?? Infinity) < 3 * fileMb,
+      { oursRssMb: conv.rssMb, torchRssMb: tconv?.rssMb ?? null, note: hasTorch && opts.quick ? 'PyTorch side skipped (--quick)' : "PyTorch: the release's steps (build, torch.load, load_state_dict, deepcopy, identity-conv conversion in float32, torch.save)" }));
+  } else if (later && !fs.existsSync(out('deploy.pth'))) {
+    step('convert (untimed: export/inference need the deploy checkpoint)');
+    runNode(convertArgs, dir);
+  }
 
-  step('export ONNX + TF.js');
-  const exp = runNode(['export', out('deploy.pth'), '--arch', arch, '--onnx', out('model.onnx'), '--tfjs', out('tfjs')], dir);
-  rows.push(row(label, 'export ONNX + TF.js (incl. self-check)', 's', exp.seconds, null, '', null, { oursRssMb: exp.rssMb }));
-
+  const exportArgs = ['export', out('deploy.pth'), '--arch', arch, '--onnx', out('model.onnx'), '--tfjs', out('tfjs')];
+  if (timed(opts, 'export')) {
+    step('export ONNX + TF.js');
+    const exp = runNode(exportArgs, dir);
+    rows.push(row(label, 'export ONNX + TF.js (incl. self-check)', 's', exp.seconds, null, '', null, { oursRssMb: exp.rssMb }));
+  } else if (timed(opts, 'infer') && !fs.existsSync(out('model.onnx'))) {
+    step('export (untimed: inference needs the ONNX file)');
+    runNode(exportArgs, dir);
+  }
   return rows;
 }
 

@@ -143,7 +143,8 @@ export const command: Command = {
     cpu.push(cpuMs());
     const wbar = progress('convert+write', r.elementsOut * 4, 'bytes');
     try {
-      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), { format, onProgress: (d) => wbar.update(d) });
+      // The replaced output is freed while the written one is verified below.
+      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), { format, removeOldInBackground: true, onProgress: (d) => wbar.update(d) });
     } finally {
       wbar.stop();
     }

@@ -121,7 +121,8 @@ export const command: Command = {
     const total = [...dict.map.values()].reduce<number>((a, v) => a + (v instanceof Tensor ? v.storage.byteLength : 0), 0);
     const bar = progress('writing', Math.round(total / 2 ** 20), 'MB');
     try {
-      await writeCheckpoint(output, root, { format: p.format, onProgress: (done) => bar.update(Math.round(done / 2 ** 20)) });
+      // The replaced output is freed while the written one is re-read below.
+      await writeCheckpoint(output, root, { format: p.format, removeOldInBackground: true, onProgress: (done) => bar.update(Math.round(done / 2 ** 20)) });
     } finally {
       bar.stop();
     }

@@ -7,7 +7,7 @@
  * Storages are streamed one at a time and not kept, so a checkpoint larger than memory
  * read lazily can be rewritten in bounded memory.
  */
-import { writeFileAtomic } from '../io/atomic.js';
+import { type AtomicOptions, writeFileAtomic } from '../io/atomic.js';
 import { RepmlpError } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { dtypeInfo } from '../dtype.js';
@@ -20,7 +20,7 @@ export class WriteError extends RepmlpError {
   override name = 'WriteError';
 }
 
-export interface WriteOptions {
+export interface WriteOptions extends AtomicOptions {
   format?: 'zip' | 'safetensors';
   /** Top folder inside the zip (torch uses the file's base name, or 'archive'). */
   archiveName?: string;
@@ -50,7 +50,7 @@ export async function writeCheckpoint(path: string, obj: PyValue, opts: WriteOpt
         ...(opts.metadata ? { metadata: opts.metadata } : {}),
         onProgress: (n) => opts.onProgress?.((done += n), total),
       }),
-    );
+    opts);
     return;
   }
   if (format !== 'zip') throw new WriteError(`${path}: unknown checkpoint format '${String(format)}' (zip or safetensors)`);
@@ -70,5 +70,5 @@ export async function writeCheckpoint(path: string, obj: PyValue, opts: WriteOpt
     }
     await zip.add(`${top}/version`, enc.encode(ZIP_VERSION));
     await zip.finish();
-  });
+  }, opts);
 }
