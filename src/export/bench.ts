@@ -51,17 +51,26 @@ export async function eagerRunner(python: string, tool: string, arch: string, we
 }
 
 /**
- * Paired timing: each round runs every runner once, in an order that rotates, so all
- * see the same background load; per runner min, median and the median paired ratio to
- * the first runner.
+ * Paired timing: each round runs every runner once, in an order that rotates (and
+ * reverses every other round), so all see the same background load and no runner always
+ * follows the same one; per runner min, median and the median paired ratio to the first.
+ *
+ * `settleMs` pauses before each run. Without it, a runner inherits its predecessor's
+ * spinning threads (onnxruntime's pool and PyTorch's OpenMP workers spin-wait after a
+ * run) on a 2-core machine. Measured with two onnxruntime sessions (our file and
+ * torch.onnx.export's) back to back: paired ratios 1.22 and 1.40 with spinning, 0.92 and
+ * 0.95 with it off; with spinning and this pause, 0.91-0.99.
  */
-export async function pairedLatency(runners: Record<string, Runner>, iters = 20, warmup = 2): Promise<Record<string, { minMs: number; medianMs: number; ratioToFirst: number }>> {
+export async function pairedLatency(runners: Record<string, Runner>, iters = 20, warmup = 2, settleMs = 25): Promise<Record<string, { minMs: number; medianMs: number; ratioToFirst: number }>> {
   const names = Object.keys(runners);
+  const settle = () => new Promise((r) => setTimeout(r, settleMs));
   for (const r of Object.values(runners)) for (let i = 0; i < warmup; i++) await r();
   const t: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
   for (let i = 0; i < iters; i++) {
     for (let k = 0; k < names.length; k++) {
-      const n = names[(k + i) % names.length]!;
+      const step = i % 2 === 0 ? k : names.length - 1 - k;
+      const n = names[(step + i) % names.length]!;
+      if (settleMs > 0) await settle();
       t[n]!.push(await runners[n]!());
     }
   }
