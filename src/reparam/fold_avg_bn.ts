@@ -21,14 +21,17 @@ export function foldAvgBn(fc1Weight: FloatArray, fc1Bias: FloatArray, avgBn: Bat
   const { scale, shift } = bnScaleShift(avgBn);
   const weight = new Float64Array(fc1Weight.length);
   const bias = new Float64Array(I);
+  // Channel by channel: column i = c * parts + k, so no division per element.
   for (let r = 0; r < I; r++) {
-    const base = r * n;
     let acc = 0;
-    for (let i = 0; i < n; i++) {
-      const c = Math.floor(i / parts);
-      const v = fc1Weight[base + i]!;
-      weight[base + i] = v * scale[c]!;
-      acc += v * shift[c]!;
+    for (let c = 0, i = r * n; c < C; c++) {
+      const s = scale[c]!;
+      const b = shift[c]!;
+      for (const end = i + parts; i < end; i++) {
+        const v = fc1Weight[i]!;
+        weight[i] = v * s;
+        acc += v * b;
+      }
     }
     bias[r] = fc1Bias[r]! + acc;
   }
