@@ -22,6 +22,10 @@ export class TensorError extends RepmlpError {
  */
 export class Storage {
   private data: Uint8Array | undefined;
+  /** Bytes read ahead by prefetch(), handed to the next reader. */
+  private ahead: Uint8Array | undefined;
+  /** The prefetch whose result is still wanted (a later reader or prefetch drops it). */
+  private aheadRead: object | undefined;
   constructor(
     readonly dtype: DType,
     readonly numel: number,
@@ -51,7 +55,7 @@ export class Storage {
   /** The raw little-endian bytes, loaded on demand. */
   bytes(): Uint8Array {
     if (!this.data) {
-      const got = this.load!();
+      const got = this.takeAhead() ?? this.load!();
       if (got.byteLength !== this.byteLength) {
         throw new TensorError(`storage ${this.key ?? ''} has ${got.byteLength} bytes, expected ${this.byteLength} (${this.numel} x ${this.dtype})`);
       }
@@ -67,7 +71,7 @@ export class Storage {
    */
   bytesUncached(): Uint8Array {
     if (this.data) return this.data;
-    const got = this.load!();
+    const got = this.takeAhead() ?? this.load!();
     if (got.byteLength !== this.byteLength) {
       throw new TensorError(`storage ${this.key ?? ''} has ${got.byteLength} bytes, expected ${this.byteLength} (${this.numel} x ${this.dtype})`);
     }
@@ -90,6 +94,35 @@ export class Storage {
   streamable(): Uint8Array | FileRegion {
     const region = this.byteLength >= REGION_MIN ? this.region() : undefined;
     return region ?? this.bytesUncached();
+  }
+
+  /**
+   * Starts reading large bytes not yet loaded on libuv's thread pool, so that a reader
+   * computing something else meanwhile finds them in memory: the read, and the page
+   * faults of its fresh buffer, happen on another core. The next bytes() or
+   * bytesUncached() takes them; one that comes before the read is done reads as usual
+   * (the early read is dropped). A failed read is dropped too: the usual read reports it.
+   */
+  prefetch(): Promise<void> {
+    const region = this.byteLength >= REGION_MIN ? this.region() : undefined;
+    if (!region || this.ahead || this.aheadRead) return Promise.resolve();
+    const token = {};
+    this.aheadRead = token;
+    const pooled = Buffer.allocUnsafe(region.length);
+    const buf = new Uint8Array(pooled.buffer, pooled.byteOffset, region.length);
+    const settle = (ok: boolean) => {
+      if (this.aheadRead !== token) return;
+      this.aheadRead = undefined;
+      if (ok && !this.data) this.ahead = buf;
+    };
+    return region.source.readInto(buf, region.offset).then(() => settle(true), () => settle(false));
+  }
+
+  private takeAhead(): Uint8Array | undefined {
+    const a = this.ahead;
+    this.ahead = undefined;
+    this.aheadRead = undefined; // a read still in flight is not waited for, nor used
+    return a;
   }
 
   get loaded(): boolean {

@@ -195,3 +195,32 @@ test('replacing an output: the new file in place, the old one removed (awaited b
     cleanup();
   }
 });
+
+test('Storage.prefetch: bytes read ahead are handed over once; an early reader or a failed read falls back to the usual read', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const a = path.join(dir, 'a.pth');
+    const orig = mixedDict();
+    await writeCheckpoint(a, orig);
+    const want = (orig.map.get('big.weight') as Tensor).contiguousBytes();
+    const big = () => ((readCheckpoint(a) as Promise<{ root: PyValue }>).then((c) => ((c.root as PyDict).map.get('big.weight') as Tensor).storage));
+
+    const s1 = await big();
+    await s1.prefetch();
+    assert.ok(Buffer.from(s1.bytesUncached()).equals(want), 'prefetched bytes');
+    assert.equal(s1.loaded, false, 'bytesUncached does not keep them');
+
+    const s2 = await big();
+    const pending = s2.prefetch();
+    assert.ok(Buffer.from(s2.bytes()).equals(want), 'a reader before the read-ahead lands reads as usual');
+    await pending;
+    assert.equal(s2.loaded, true);
+
+    const s3 = await big();
+    fs.truncateSync(a, 1 << 20);
+    await s3.prefetch(); // fails quietly
+    assert.throws(() => s3.bytesUncached(), /a\.pth: file shrank while reading/);
+  } finally {
+    cleanup();
+  }
+});

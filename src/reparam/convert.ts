@@ -152,6 +152,8 @@ interface Job {
   specs: { at: string; key: string; shape: readonly number[]; dtype: Tensor['dtype'] }[];
   /** Elements of work (for progress). */
   size: number;
+  /** The input keys it reads (to read them ahead). */
+  inputs: string[];
   run(): Tensor[];
 }
 
@@ -167,7 +169,7 @@ function repmlpJob(sd: StateDict, b: RepmlpBlock, geometry: BlockGeometry, eps: 
   specs.push({ at: b.fc3Weight, key: b.fc3Weight, shape: fc3.shape, dtype: fc3.dtype });
   specs.push({ at: b.fc3Weight, key: b.prefix + 'fc3.bias', shape: [geometry.rows], dtype: fc3.dtype });
   return {
-    kind: 'repmlp', specs, size: fc3.numel,
+    kind: 'repmlp', specs, size: fc3.numel, inputs: blockKeys(b),
     run() {
       const d = convertRepmlp(sd, b, geometry, eps);
       return [...(b.global ? [d.fc1Weight!, d.fc1Bias!] : []), d.fc3Weight, d.fc3Bias];
@@ -178,7 +180,7 @@ function repmlpJob(sd: StateDict, b: RepmlpBlock, geometry: BlockGeometry, eps: 
 function convBnJob(sd: StateDict, p: ConvBnPair, eps: number): Job {
   const conv = get(sd, p.convWeight);
   return {
-    kind: 'convBn', size: conv.numel,
+    kind: 'convBn', size: conv.numel, inputs: pairKeys(p),
     specs: [
       { at: p.convWeight, key: p.convWeight, shape: conv.shape, dtype: conv.dtype },
       { at: p.convWeight, key: p.prefix + 'conv.bias', shape: [conv.shape[0]!], dtype: conv.dtype },
@@ -202,9 +204,10 @@ function checkDtypes(sd: StateDict, keys: string[]): void {
  * hint when a RepMLP's fc3 groups or partition size cannot be read from the shapes.
  *
  * `lazy`: every shape is checked up front, but the converted tensors are computed when
- * their bytes are first asked for (in output order, each job prefetching the next on the
- * event loop). A streaming writer then computes block k+1 while the file system copies
- * block k: conversion overlaps writing instead of preceding it.
+ * their bytes are first asked for (in output order). Computing job k starts reading job
+ * k+1's large inputs on the thread pool (Storage.prefetch), and job k+1 is computed as
+ * soon as they are in. A streaming writer then computes block k+1 while the file system
+ * copies block k, and reads overlap computing: the main thread mostly computes.
  */
 export function convertStateDict(sd: StateDict, opts: ConvertOptions & { lazy?: boolean } = {}): ConvertResult {
   const eps = opts.eps ?? BN_EPS;
@@ -220,22 +223,22 @@ export function convertStateDict(sd: StateDict, opts: ConvertOptions & { lazy?: 
   const total = jobs.reduce((n, j) => n + j.size, 0);
   let done = 0;
   const results: (Tensor[] | undefined)[] = jobs.map(() => undefined);
+  const readAhead = (j: number): Promise<unknown> => Promise.all(jobs[j]!.inputs.map((k) => sd.get(k)?.storage.prefetch()));
   const ensure = (j: number): Tensor[] => {
     let r = results[j];
     if (!r) {
+      const next = opts.lazy && j + 1 < jobs.length ? readAhead(j + 1) : null;
       const t = performance.now();
       r = results[j] = jobs[j]!.run();
       timings[jobs[j]!.kind] += performance.now() - t;
       opts.onProgress?.((done += jobs[j]!.size), total);
-      if (opts.lazy && j + 1 < jobs.length) {
-        setImmediate(() => {
-          try {
-            ensure(j + 1);
-          } catch {
-            // Not here: the error surfaces when that tensor's bytes are asked for.
-          }
-        });
-      }
+      void next?.then(() => setImmediate(() => {
+        try {
+          ensure(j + 1);
+        } catch {
+          // Not here: the error surfaces when that tensor's bytes are asked for.
+        }
+      }));
     }
     return r;
   };
