@@ -55,11 +55,7 @@ export class Storage {
   /** The raw little-endian bytes, loaded on demand. */
   bytes(): Uint8Array {
     if (!this.data) {
-      const got = this.takeAhead() ?? this.load!();
-      if (got.byteLength !== this.byteLength) {
-        throw new TensorError(`storage ${this.key ?? ''} has ${got.byteLength} bytes, expected ${this.byteLength} (${this.numel} x ${this.dtype})`);
-      }
-      this.data = got;
+      this.data = this.readOnce();
       this.load = undefined;
     }
     return this.data;
@@ -70,7 +66,11 @@ export class Storage {
    * each storage once and let it go. Returns the kept bytes when already loaded.
    */
   bytesUncached(): Uint8Array {
-    if (this.data) return this.data;
+    return this.data ?? this.readOnce();
+  }
+
+  /** The bytes read ahead, or read now; checked against the storage's size. */
+  private readOnce(): Uint8Array {
     const got = this.takeAhead() ?? this.load!();
     if (got.byteLength !== this.byteLength) {
       throw new TensorError(`storage ${this.key ?? ''} has ${got.byteLength} bytes, expected ${this.byteLength} (${this.numel} x ${this.dtype})`);
