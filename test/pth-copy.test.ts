@@ -224,3 +224,14 @@ test('Storage.prefetch: bytes read ahead are handed over once; an early reader o
     cleanup();
   }
 });
+
+test('crc32: the table fallback (Node < 20.15) gives zlib\'s values, incrementally too', async () => {
+  const { crc32Table } = await import('../src/util/crc32.js');
+  for (const n of [0, 1, 7, 64, 1000, 65537]) {
+    const b = bytesOf(n, n);
+    assert.equal(crc32Table(b), crc32(b) >>> 0, `${n} bytes`);
+    const cut = n >> 1;
+    assert.equal(crc32Table(b.subarray(cut), crc32Table(b.subarray(0, cut))), crc32(b) >>> 0, `${n} bytes in two parts`);
+  }
+  assert.equal(crc32Table(new TextEncoder().encode('123456789')), 0xcbf43926); // the standard check value
+});

@@ -6,7 +6,7 @@
  * fresh buffers' reads took a quarter of `repmlp prefix`'s time).
  */
 import type { FileHandle } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../util/crc32.js';
 import { writeAll } from './atomic.js';
 
 /** What a region is read from (pth/source.ts FileSource). */

@@ -7,7 +7,7 @@
  * Streaming: each record goes straight to the file handle in order; only the central
  * directory (a few dozen bytes per record) is kept in memory.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../util/crc32.js';
 import type { FileHandle } from 'node:fs/promises';
 import { RepmlpError } from '../errors.js';
 import { writeAll } from '../io/atomic.js';
