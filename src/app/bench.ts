@@ -225,6 +225,8 @@ async function benchCases(cases: ModelCase[], hasTorch: boolean, opts: BenchOpti
   return rows;
 }
 
+const RSS_CHECK_MIN_MB = 100;
+
 function timed(opts: BenchOptions, job: BenchJob): boolean {
   return opts.jobs?.has(job) ?? true;
 }
@@ -237,6 +239,10 @@ function processJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions): Bench
   fs.mkdirSync(dir, { recursive: true });
   const out = (n: string) => path.join(dir, n);
   const fileMb = fs.statSync(trainCkpt).size / 1e6;
+  // A memory bound relative to the file means something for large checkpoints only: a
+  // bare Node process is already ~50 MB.
+  const rssOk = (rss: number | null, times: number) => fileMb < RSS_CHECK_MIN_MB || (rss ?? Infinity) < times * fileMb;
+  const rssNote = (times: number) => `RSS < ${times}x file${fileMb < RSS_CHECK_MIN_MB ? ` (checked from ${RSS_CHECK_MIN_MB} MB)` : ''}`;
   const step = (s: string) => opts.onStep?.(`${label}: ${s}`);
 
   // Whole-process jobs: the input is read once first (page cache warm for both), then
@@ -247,7 +253,7 @@ function processJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions): Bench
     const [io, tio] = alternate(opts.repeat,
       () => runNode(['prefix', trainCkpt, out('io.pth'), '--add', 'bench.'], dir),
       hasTorch ? () => runPy([path.join(TOOLS, 'bench_torch.py'), 'io', trainCkpt, out('io-torch.pth')]) : null);
-    rows.push(row(label, 'read + write checkpoint', 's', io.seconds, tio?.seconds ?? null, '<= 0.4x, RSS < 2x file', (r) => r <= 0.4 && (io.rssMb ?? Infinity) < 2 * fileMb,
+    rows.push(row(label, 'read + write checkpoint', 's', io.seconds, tio?.seconds ?? null, `<= 0.4x, ${rssNote(2)}`, (r) => r <= 0.4 && rssOk(io.rssMb, 2),
       { oursRssMb: io.rssMb, torchRssMb: tio?.rssMb ?? null, note: `file ${fileMb.toFixed(0)} MB; medians of ${opts.repeat} alternating runs` }));
   }
 
@@ -259,7 +265,7 @@ function processJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions): Bench
     const [conv, tconv] = alternate(opts.repeat,
       () => runNode(convertArgs, dir),
       withTorch ? () => runPy([path.join(TOOLS, 'reparam_ref.py'), 'convert', trainCkpt, out('deploy-torch.pth'), arch, 'release32']) : null);
-    rows.push(row(label, 'convert (whole process)', 's', conv.seconds, tconv?.seconds ?? null, '<= 0.05x, RSS < 3x file', (r) => r <= 0.05 && (conv.rssMb ?? Infinity) < 3 * fileMb,
+    rows.push(row(label, 'convert (whole process)', 's', conv.seconds, tconv?.seconds ?? null, `<= 0.05x, ${rssNote(3)}`, (r) => r <= 0.05 && rssOk(conv.rssMb, 3),
       { oursRssMb: conv.rssMb, torchRssMb: tconv?.rssMb ?? null, note: hasTorch && opts.quick ? 'PyTorch side skipped (--quick)' : "PyTorch: the release's steps (build, torch.load, load_state_dict, deepcopy, identity-conv conversion in float32, torch.save)" }));
   } else if (later && !fs.existsSync(out('deploy.pth'))) {
     step('convert (untimed: export/inference need the deploy checkpoint)');
