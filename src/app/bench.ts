@@ -254,7 +254,7 @@ function processJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions): Bench
       () => runNode(['prefix', trainCkpt, out('io.pth'), '--add', 'bench.'], dir),
       hasTorch ? () => runPy([path.join(TOOLS, 'bench_torch.py'), 'io', trainCkpt, out('io-torch.pth')]) : null);
     rows.push(row(label, 'read + write checkpoint', 's', io.seconds, tio?.seconds ?? null, `<= 0.4x, ${rssNote(2)}`, (r) => r <= 0.4 && rssOk(io.rssMb, 2),
-      { oursRssMb: io.rssMb, torchRssMb: tio?.rssMb ?? null, note: `file ${fileMb.toFixed(0)} MB; medians of ${opts.repeat} alternating runs` }));
+      { oursRssMb: io.rssMb, torchRssMb: tio?.rssMb ?? null, note: `file ${fileMb < 10 ? fileMb.toFixed(2) : fileMb.toFixed(0)} MB; medians of ${opts.repeat} alternating runs` }));
   }
 
   const convertArgs = ['convert', trainCkpt, out('deploy.pth'), '--arch', arch];
