@@ -176,21 +176,24 @@ test('interop: a legacy torch file with MB-sized storages -> zip: torch.load equ
   }
 });
 
-test('replacing an output: the new file in place, the old one removed (awaited by default, or in the background)', async () => {
+test('replacing an output: the new file in place and nothing else; a failed check leaves the old output', async () => {
   const { dir, cleanup } = tempDir();
   try {
     const out = path.join(dir, 'out.pth');
     const dict = mixedDict();
     fs.writeFileSync(out, 'old output');
-    await writeCheckpoint(out, dict);
-    assert.deepEqual(fs.readdirSync(dir), ['out.pth'], 'default: nothing else in the folder when the write resolves');
+    let checked = '';
+    await writeCheckpoint(out, dict, { verify: async (tmp) => { checked = fs.readFileSync(tmp).subarray(0, 2).toString(); } });
+    assert.equal(checked, 'PK', 'verify reads the written file before the rename');
+    assert.deepEqual(fs.readdirSync(dir), ['out.pth']);
     // OUT=IN with the old file's storages still to be copied from it: they come from the old inode.
     const ck = await readCheckpoint(out);
-    await writeCheckpoint(out, ck.root, { removeOldInBackground: true });
+    await writeCheckpoint(out, ck.root);
     sameTensors(dict, (await readCheckpoint(out)).root as PyDict);
-    const t0 = Date.now();
-    while (fs.readdirSync(dir).length > 1 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(fs.readdirSync(dir), ['out.pth'], 'background: the old file goes soon after');
+    const before = fs.readFileSync(out);
+    await assert.rejects(writeCheckpoint(out, mixedDict(), { verify: async () => { throw new Error('does not read back'); } }), /out\.pth: cannot write: does not read back/);
+    assert.ok(fs.readFileSync(out).equals(before), 'the old output is untouched');
+    assert.deepEqual(fs.readdirSync(dir), ['out.pth'], 'no temp file left');
   } finally {
     cleanup();
   }

@@ -4,7 +4,7 @@
  * compared with what was converted before the command reports success.
  */
 import { performance } from 'node:perf_hooks';
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { ZipReader } from '../pth/zip.js';
 import { FileSource } from '../pth/source.js';
 import { type Command, int, printJson, str } from './command.js';
@@ -47,27 +47,28 @@ function bytesOf(t: Tensor): Uint8Array {
 }
 
 /**
- * Re-reads OUT: same keys in the same order, dtypes and shapes (from its own pickle or
- * header), and the same bytes. For the zip format the records are streamed through one
- * reused buffer (no second copy of a 350 MB checkpoint in memory); safetensors files are
- * compared tensor by tensor.
+ * Re-reads the written file at `path` (the temporary file, before it replaces OUT; named
+ * `shown` in messages): same keys in the same order, dtypes and shapes (from its own
+ * pickle or header), and the same bytes. For the zip format the records are streamed
+ * through one reused buffer (no second copy of a 350 MB checkpoint in memory);
+ * safetensors files are compared tensor by tensor.
  */
-async function verifyWritten(path: string, want: StateDict, format: 'zip' | 'safetensors'): Promise<void> {
+async function verifyWritten(path: string, shown: string, want: StateDict, format: 'zip' | 'safetensors'): Promise<void> {
   const got = (await loadStateDictFile(path)).stateDict;
   const a = [...want.keys()];
   const b = [...got.keys()];
-  if (a.length !== b.length || a.some((k, i) => k !== b[i])) throw new ReparamError(`${path}: re-read keys differ from what was written (${b.length} vs ${a.length})`);
+  if (a.length !== b.length || a.some((k, i) => k !== b[i])) throw new ReparamError(`${shown}: re-read keys differ from what was written (${b.length} vs ${a.length})`);
   for (const [k, t] of want) {
     const u = got.get(k)!;
-    if (u.dtype !== t.dtype || u.shape.join() !== t.shape.join()) throw new ReparamError(`${path}: ${k} re-read as ${u.dtype}[${u.shape}], written ${t.dtype}[${t.shape}]`);
+    if (u.dtype !== t.dtype || u.shape.join() !== t.shape.join()) throw new ReparamError(`${shown}: ${k} re-read as ${u.dtype}[${u.shape}], written ${t.dtype}[${t.shape}]`);
   }
-  if (format === 'zip') compareZipRecords(path, want, got);
-  else for (const [k, t] of want) if (Buffer.compare(bytesOf(got.get(k)!), bytesOf(t)) !== 0) throw new ReparamError(`${path}: ${k} re-read with different values`);
+  if (format === 'zip') compareZipRecords(path, shown, want, got);
+  else for (const [k, t] of want) if (Buffer.compare(bytesOf(got.get(k)!), bytesOf(t)) !== 0) throw new ReparamError(`${shown}: ${k} re-read with different values`);
 }
 
 const CHUNK = 16 << 20;
 
-function compareZipRecords(path: string, want: StateDict, got: StateDict): void {
+function compareZipRecords(path: string, shown: string, want: StateDict, got: StateDict): void {
   const zip = new ZipReader(new FileSource(path));
   const byKey = new Map(zip.names.map((n) => [n.slice(n.lastIndexOf('/data/') + 6), n]));
   const buf = Buffer.allocUnsafe(CHUNK);
@@ -76,15 +77,15 @@ function compareZipRecords(path: string, want: StateDict, got: StateDict): void 
     for (const [k, t] of want) {
       const u = got.get(k)!;
       const record = u.storage.key !== undefined ? byKey.get(u.storage.key) : undefined;
-      if (!record) throw new ReparamError(`${path}: ${k}: no data record for storage ${u.storage.key}`);
+      if (!record) throw new ReparamError(`${shown}: ${k}: no data record for storage ${u.storage.key}`);
       const item = u.storage.byteLength / Math.max(1, u.storage.numel);
       const start = zip.dataOffset(record) + u.offset * item;
       const mine = bytesOf(t);
-      if (!u.isContiguous() || mine.byteLength !== u.numel * item) throw new ReparamError(`${path}: ${k}: written as a non-contiguous view`);
+      if (!u.isContiguous() || mine.byteLength !== u.numel * item) throw new ReparamError(`${shown}: ${k}: written as a non-contiguous view`);
       for (let off = 0; off < mine.byteLength; off += CHUNK) {
         const n = Math.min(CHUNK, mine.byteLength - off);
-        if (readSync(fd, buf, 0, n, start + off) !== n) throw new ReparamError(`${path}: ${k}: file ends early`);
-        if (buf.compare(mine, off, off + n, 0, n) !== 0) throw new ReparamError(`${path}: ${k} re-read with different values`);
+        if (readSync(fd, buf, 0, n, start + off) !== n) throw new ReparamError(`${shown}: ${k}: file ends early`);
+        if (buf.compare(mine, off, off + n, 0, n) !== 0) throw new ReparamError(`${shown}: ${k} re-read with different values`);
       }
     }
   } finally {
@@ -108,7 +109,7 @@ function summary(inPath: string, outPath: string, format: string, r: PipelineRes
   const assumed = r.blocks.flatMap((b) => b.assumed.map((a) => `${b.name}: ${a}`));
   if (assumed.length) lines.push(`  assumed (give --partition HxW or --arch to override): ${assumed.length > 3 ? `${assumed.slice(0, 3).join('; ')}; ... (${assumed.length} blocks)` : assumed.join('; ')}`);
   lines.push(`  verified: re-read ${outPath}, ${r.tensorsOut} tensors equal to the converted ones`);
-  lines.push(`  time: read ${secs(t.read!)}, plan ${secs(t.convert!)}, convert+write ${secs(t.write!)} (compute ${secs(r.timings.repmlp + r.timings.convBn)}), verify ${secs(t.verify!)}, total ${secs(t.total!)}`);
+  lines.push(`  time: read ${secs(t.read!)}, plan ${secs(t.convert!)}, convert+write ${secs(t.write!)} (compute ${secs(r.timings.repmlp + r.timings.convBn)}; verify ${secs(t.verify!)} of it, during the flush), total ${secs(t.total!)}`);
   return lines.join('\n');
 }
 
@@ -142,24 +143,26 @@ export const command: Command = {
     const t2 = performance.now();
     cpu.push(cpuMs());
     const wbar = progress('convert+write', r.elementsOut * 4, 'bytes');
+    // Verified before OUT is replaced, while the file is flushed to disk: a conversion
+    // whose file does not read back leaves OUT as it was.
+    let verifyMs = 0;
+    let verifyCpu = 0;
+    const verify = async (tmp: string): Promise<void> => {
+      const v0 = performance.now();
+      const c0 = cpuMs();
+      await verifyWritten(tmp, outPath, r.stateDict, format);
+      verifyMs = performance.now() - v0;
+      verifyCpu = cpuMs() - c0;
+    };
     try {
-      // The replaced output is freed while the written one is verified below.
-      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), { format, removeOldInBackground: true, onProgress: (d) => wbar.update(d) });
+      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), { format, verify, onProgress: (d) => wbar.update(d) });
     } finally {
       wbar.stop();
     }
     const t3 = performance.now();
     cpu.push(cpuMs());
-    try {
-      await verifyWritten(outPath, r.stateDict, format);
-    } catch (e) {
-      rmSync(outPath, { force: true });
-      throw e;
-    }
-    const t4 = performance.now();
-    cpu.push(cpuMs());
-    const cpuTimings = { read: cpu[1]! - cpu[0]!, convert: cpu[2]! - cpu[1]!, write: cpu[3]! - cpu[2]!, verify: cpu[4]! - cpu[3]!, process: cpu[4]! };
-    const timings = { read: t1 - t0, convert: t2 - t1, write: t3 - t2, verify: t4 - t3, total: t4 - t0 };
+    const cpuTimings = { read: cpu[1]! - cpu[0]!, convert: cpu[2]! - cpu[1]!, write: cpu[3]! - cpu[2]! - verifyCpu, verify: verifyCpu, process: cpu[3]! };
+    const timings = { read: t1 - t0, convert: t2 - t1, write: t3 - t2, verify: verifyMs, total: t3 - t0 };
     if (json) {
       printJson({
         input: inPath, output: outPath, format: format === 'zip' ? 'pth' : format,
@@ -169,7 +172,8 @@ export const command: Command = {
         elementsIn: r.elementsIn, elementsOut: r.elementsOut, verified: true,
         // Wall-clock milliseconds per phase, and CPU (user + system) milliseconds per phase,
         // `process` being the whole process's so far. The conversion runs lazily inside the
-        // write phase; `steps` give its own compute milliseconds.
+        // write phase, and so does the verification (during the flush, before the rename);
+        // `steps` give the conversion's own compute milliseconds.
         timings: { ...mapRound(timings), steps: mapRound(r.timings) },
         cpuTimings: mapRound(cpuTimings),
         peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),

@@ -119,19 +119,25 @@ export const command: Command = {
       root = new PyDict(root.map, root.ordered); // safetensors __metadata__ has no place in a torch file
     }
     const total = [...dict.map.values()].reduce<number>((a, v) => a + (v instanceof Tensor ? v.storage.byteLength : 0), 0);
+    const want = [...out.map].filter(([, v]) => v instanceof Tensor) as [string, Tensor][];
+    // Cheap verification before OUT is replaced (while the file is flushed): the temp
+    // file's metadata (not its bytes) re-read, names, shapes and dtypes compared.
+    const verify = async (tmp: string): Promise<void> => {
+      let got: [string, Tensor][];
+      try {
+        got = [...findStateDict((await readCheckpoint(tmp)).root).dict.map].filter(([, v]) => v instanceof Tensor) as [string, Tensor][];
+      } catch (e) {
+        throw new PrefixError(`${output}: written file does not read back (${(e as Error).message}); ${output} left as it was`);
+      }
+      const same = want.length === got.length && want.every(([k, t], i) => got[i]![0] === k && got[i]![1].shape.join() === t.shape.join() && got[i]![1].dtype === t.dtype);
+      if (!same) throw new PrefixError(`${output}: written file does not read back with the expected keys and shapes; ${output} left as it was`);
+    };
     const bar = progress('writing', Math.round(total / 2 ** 20), 'MB');
     try {
-      // The replaced output is freed while the written one is re-read below.
-      await writeCheckpoint(output, root, { format: p.format, removeOldInBackground: true, onProgress: (done) => bar.update(Math.round(done / 2 ** 20)) });
+      await writeCheckpoint(output, root, { format: p.format, verify, onProgress: (done) => bar.update(Math.round(done / 2 ** 20)) });
     } finally {
       bar.stop();
     }
-    // Cheap verification: re-read OUT's metadata (not its bytes), compare names and shapes.
-    const back = findStateDict((await readCheckpoint(output)).root);
-    const want = [...out.map].filter(([, v]) => v instanceof Tensor) as [string, Tensor][];
-    const got = [...back.dict.map].filter(([, v]) => v instanceof Tensor) as [string, Tensor][];
-    const same = want.length === got.length && want.every(([k, t], i) => got[i]![0] === k && got[i]![1].shape.join() === t.shape.join() && got[i]![1].dtype === t.dtype);
-    if (!same) throw new PrefixError(`${output}: written file does not read back with the expected keys and shapes`);
     const result = {
       input, output, format: p.format, wrapper: path, strip: p.strip ?? null, add: p.add ?? null,
       renamed: p.add !== undefined ? want.length : stripped, tensors: want.length, verified: true,

@@ -57,17 +57,17 @@ async function checkFolder(target: string): Promise<void> {
 
 export interface AtomicOptions {
   /**
-   * Resolve once the new file is in place, while a replaced file's blocks are still being
-   * freed in the background (the process waits for that before exiting). For commands
-   * with more to do after writing; by default the removal is awaited, so the folder then
-   * holds exactly the output.
+   * Checks the written temporary file (by its path) before it replaces `target`; runs
+   * while the file is being flushed to disk. A throw leaves `target` as it was.
    */
-  removeOldInBackground?: boolean;
+  verify?: (tmpPath: string) => Promise<void>;
 }
 
 /**
  * Writes `target` atomically. `write` gets an open file handle on the temporary file and
- * writes the contents (sequentially, streamed: never needs the whole file in memory).
+ * writes the contents (sequentially, streamed: never needs the whole file in memory);
+ * `opts.verify` then reads it back while fsync runs, and only then is it renamed into
+ * place, so a file that fails its check never replaces anything.
  */
 export async function writeFileAtomic(target: string, write: (fh: FileHandle) => Promise<void>, opts: AtomicOptions = {}): Promise<void> {
   await checkFolder(target);
@@ -78,46 +78,22 @@ export async function writeFileAtomic(target: string, write: (fh: FileHandle) =>
     const fh = await fsp.open(tmp, 'wx', 0o644);
     try {
       await write(fh);
-      await fh.sync();
+      const synced = fh.sync();
+      try {
+        await opts.verify?.(tmp);
+      } finally {
+        await synced;
+      }
     } finally {
       await fh.close();
     }
-    const removal = await replace(tmp, target);
-    if (!opts.removeOldInBackground) await removal;
+    await fsp.rename(tmp, target);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e instanceof RepmlpError ? e : new OutputError(`${target}: cannot write: ${(e as Error).message}`, { cause: e });
   } finally {
     pending.delete(tmp);
   }
-}
-
-/**
- * rename(tmp, target), with the old target's removal movable off the critical path:
- * replacing a file frees its blocks inside rename(2) (~0.1 s for a 350 MB checkpoint
- * here). A hard link keeps the old inode alive across the rename; dropping that link
- * (returned, running on the thread pool) frees them. An interrupt removes it like a temp
- * file. Where hard links fail (no old target, or a file system without them), a plain
- * rename.
- */
-async function replace(tmp: string, target: string): Promise<Promise<void>> {
-  const aside = tempName(target) + '.old';
-  let linked = false;
-  try {
-    await fsp.link(target, aside);
-    linked = true;
-    pending.add(aside);
-  } catch {
-    // plain rename below
-  }
-  const drop = (): Promise<void> => (linked ? fsp.rm(aside, { force: true }).catch(() => undefined).finally(() => pending.delete(aside)) : Promise.resolve());
-  try {
-    await fsp.rename(tmp, target);
-  } catch (e) {
-    await drop();
-    throw e;
-  }
-  return drop();
 }
 
 /** Writes bytes (or a list of chunks) to `target` atomically. */
