@@ -190,3 +190,44 @@ test('findStateDict: wrappers', async () => {
     assert.deepEqual(p, want, file);
   }
 });
+
+test('_rebuild_tensor_v3: views of one UntypedStorage share one typed storage, and stay shared when written back', async () => {
+  const { PickleAsm, zipWith } = await import('./hostile-build.js');
+  const { WOP } = await import('../src/pth/pickler.js');
+  // {'a': v3(storage 0, offset 0, (3,)), 'b': v3(storage 0, offset 3, (3,))}, float32 over 24 bytes
+  const v3 = (p: InstanceType<typeof PickleAsm>, offset: number) => {
+    p.global('torch._utils', '_rebuild_tensor_v3').tuple(
+      (a) => a.storage('UntypedStorage', '0', 24),
+      (a) => a.int(offset),
+      (a) => a.tuple((b) => void b.int(3)),
+      (a) => a.tuple((b) => void b.int(1)),
+      (a) => a.op(WOP.NEWFALSE),
+      (a) => a.global('collections', 'OrderedDict').op(WOP.EMPTY_TUPLE, WOP.REDUCE),
+      (a) => a.global('torch', 'float32'),
+    ).op(WOP.REDUCE);
+  };
+  const p = new PickleAsm().op(WOP.EMPTY_DICT, WOP.MARK);
+  p.str('a');
+  v3(p, 0);
+  p.str('b');
+  v3(p, 3);
+  const values = Float32Array.of(1, 2, 3, 4, 5, 6);
+  const file = await zipWith(p.op(WOP.SETITEMS).stop(), { 0: new Uint8Array(values.buffer) });
+  const check = (root: PyValue) => {
+    const d = root as PyDict;
+    const a = d.map.get('a') as Tensor;
+    const b = d.map.get('b') as Tensor;
+    assert.equal(a.storage, b.storage, 'one storage');
+    assert.equal(a.dtype, 'float32');
+    assert.deepEqual([...a.toFloat32(), ...b.toFloat32()], [1, 2, 3, 4, 5, 6]);
+  };
+  check((await readCheckpoint(file)).root);
+  const { dir, cleanup } = tempDir();
+  try {
+    const out = path.join(dir, 'out.pth');
+    await writeCheckpoint(out, (await readCheckpoint(file)).root);
+    check((await readCheckpoint(out)).root);
+  } finally {
+    cleanup();
+  }
+});

@@ -84,18 +84,32 @@ function intTuple(v: Value, what: string): number[] {
   return v.items.map((x, i) => toInt(x, `${what}[${i}]`));
 }
 
-function rebuildTensor(args: Value[], name: string, dtypeOverride?: DType): Tensor {
-  const [storage, offset, size, stride, requiresGrad] = args;
-  if (!(storage instanceof Storage)) throw new PickleError(`${name}: first argument must be a storage, got ${describe(storage)}`);
-  let st = storage;
-  if (dtypeOverride && dtypeOverride !== storage.dtype) {
-    const item = DTYPES.get(dtypeOverride)!.itemSize;
-    if (storage.byteLength % item) throw new PickleError(`${name}: storage of ${storage.byteLength} bytes cannot hold ${dtypeOverride}`);
-    st = new Storage(dtypeOverride, storage.byteLength / item, () => storage.bytes(), storage.key, storage.device);
+/**
+ * An untyped storage read as `dtype` (_rebuild_tensor_v3), one per (storage, dtype): the
+ * tensors sharing an UntypedStorage share the result, so a write keeps them shared.
+ */
+const retyped = new WeakMap<Storage, Map<DType, Storage>>();
+
+function retype(storage: Storage, dtype: DType, name: string): Storage {
+  let byType = retyped.get(storage);
+  if (!byType) retyped.set(storage, (byType = new Map()));
+  let st = byType.get(dtype);
+  if (!st) {
+    const item = DTYPES.get(dtype)!.itemSize;
+    if (storage.byteLength % item) throw new PickleError(`${name}: storage of ${storage.byteLength} bytes cannot hold ${dtype}`);
+    st = new Storage(dtype, storage.byteLength / item, () => storage.bytes(), storage.key, storage.device);
     // The same bytes: a writer may still copy them from the file, CRC and all.
     if (storage.sourceRegion) st.sourceRegion = storage.sourceRegion;
     if (storage.sourceCrc32 !== undefined) st.sourceCrc32 = storage.sourceCrc32;
+    byType.set(dtype, st);
   }
+  return st;
+}
+
+function rebuildTensor(args: Value[], name: string, dtypeOverride?: DType): Tensor {
+  const [storage, offset, size, stride, requiresGrad] = args;
+  if (!(storage instanceof Storage)) throw new PickleError(`${name}: first argument must be a storage, got ${describe(storage)}`);
+  const st = dtypeOverride && dtypeOverride !== storage.dtype ? retype(storage, dtypeOverride, name) : storage;
   const shape = intTuple(size ?? null, `${name} size`);
   const strides = stride === undefined ? undefined : intTuple(stride, `${name} stride`);
   checkView(shape, strides, name);
