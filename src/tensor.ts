@@ -92,8 +92,12 @@ export class Storage {
    * are read: one synchronous read beats two thread-pool round trips.
    */
   streamable(): Uint8Array | FileRegion {
-    const region = this.byteLength >= REGION_MIN ? this.region() : undefined;
-    return region ?? this.bytesUncached();
+    return this.largeRegion() ?? this.bytesUncached();
+  }
+
+  /** region() for storages of REGION_MIN bytes or more: the ones worth streaming or reading ahead. */
+  private largeRegion(): FileRegion | undefined {
+    return this.byteLength >= REGION_MIN ? this.region() : undefined;
   }
 
   /**
@@ -104,7 +108,7 @@ export class Storage {
    * (the early read is dropped). A failed read is dropped too: the usual read reports it.
    */
   prefetch(): Promise<void> {
-    const region = this.byteLength >= REGION_MIN ? this.region() : undefined;
+    const region = this.largeRegion();
     if (!region || this.ahead || this.aheadRead) return Promise.resolve();
     const token = {};
     this.aheadRead = token;
