@@ -6,12 +6,9 @@
  */
 import type { DType, TypedArray } from '../dtype.js';
 import { Tensor } from '../tensor.js';
-import { RepmlpError } from '../errors.js';
+import { ReparamError } from '../family/errors.js';
 
-/** Bad or inconsistent input to the re-parameterization; the message names the key. */
-export class ReparamError extends RepmlpError {
-  override name = 'ReparamError';
-}
+export { ReparamError };
 
 /** A float array the math reads: float32 kept as a view (fc3 is large), else float64. */
 export type FloatArray = Float32Array | Float64Array;

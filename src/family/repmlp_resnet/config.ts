@@ -1,17 +1,15 @@
 /**
- * RepMLPResNet configuration: the release's constructor arguments, checked by a zod
+ * RepMLPResNet (the 2021 family) configuration: the release's constructor arguments, checked by a zod
  * schema whose errors name the field, plus the constraints PyTorch would only hit at
  * run time (H divisible by h, ...), checked up front. Extensions for small models
  * (documented in README): `widths` (four stage widths), `stem_width`, `in_channels`.
  */
 import type * as Zod from 'zod';
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import { RepmlpError } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import type { RepMLP2021Params } from '../types.js';
 
-export class ConfigError extends RepmlpError {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 /** What the optional fields default to (the release's values; the extensions' widths). */
 const DEFAULTS = {
@@ -39,6 +37,8 @@ function makeSchema(z: typeof Zod) {
       widths: z.array(posInt).length(4).default(DEFAULTS.widths),
       stem_width: posInt.default(DEFAULTS.stem_width),
       in_channels: posInt.default(DEFAULTS.in_channels),
+      /** Optional tag of a config JSON (the registry reads it to pick the family). */
+      family: z.literal('RepMLPResNet').optional(),
     })
     .strict();
 }
@@ -101,24 +101,6 @@ export function parseConfig(raw: unknown, where = 'config'): RepMLPResNetConfig 
   return r.data;
 }
 
-/** A preset name or the path of a JSON file with RepMLPResNet arguments. */
-export function resolveArch(arch: string): { name: string | null; config: RepMLPResNetConfig } {
-  if (PRESETS[arch]) return { name: arch, config: presetConfig(arch) };
-  let text: string;
-  try {
-    text = readFileSync(arch, 'utf8');
-  } catch {
-    throw new ConfigError(`--arch ${arch}: not a preset (${Object.keys(PRESETS).join(', ')}) nor a readable JSON file`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${arch}: invalid JSON: ${(e as Error).message}`);
-  }
-  return { name: null, config: parseConfig(raw, arch) };
-}
-
 /** One block of the network, as RepMLPResNet builds it. */
 export interface BlockPlan {
   /** State-dict prefix, e.g. `stage2.1`. */
@@ -138,27 +120,27 @@ export interface BlockPlan {
   hasShortcut: boolean;
 }
 
-export interface RepMLPParams {
-  C: number;
-  O: number;
-  H: number;
-  W: number;
-  h: number;
-  w: number;
-  reparamConvK: number[];
-  fc1fc2Reduction: number;
-  fc3Groups: number;
+export type RepMLPParams = RepMLP2021Params;
+
+/**
+ * Feature size after `n` stride-2 steps, as PyTorch computes it for the stem conv (7x7,
+ * pad 3), the max pool (3, pad 1) and the stride-2 blocks (3x3 pad 1 / 1x1 pad 0): each
+ * step maps x to ceil(x / 2), so any input size runs, not only multiples of 32.
+ */
+export function afterStrides(x: number, n: number): number {
+  for (let i = 0; i < n; i++) x = Math.ceil(x / 2);
+  return x;
 }
 
 /** The block list RepMLPResNet's constructor produces, in state-dict order. */
 export function planNetwork(cfg: RepMLPResNetConfig): BlockPlan[] {
   const blocks: BlockPlan[] = [];
   let inC = cfg.stem_width;
-  const ratios = [4, 8, 16, 32];
   for (let s = 1; s <= 4; s++) {
     const width = cfg.widths[s - 1]!;
-    const H = cfg.img_H / ratios[s - 1]!;
-    const W = cfg.img_W / ratios[s - 1]!;
+    // Stage s is 2^(s+1) times smaller than the image (exactly so for multiples of 32).
+    const H = afterStrides(cfg.img_H, s + 1);
+    const W = afterStrides(cfg.img_W, s + 1);
     for (let i = 0; i < cfg.num_blocks[s - 1]!; i++) {
       const stride = i === 0 && s > 1 ? 2 : 1;
       const repStage = s === 2 || s === 3;
@@ -190,14 +172,17 @@ export function checkConstraints(cfg: RepMLPResNetConfig, where = 'config'): voi
   const fail = (field: string, msg: string): never => {
     throw new ConfigError(`${where}: field '${field}': ${msg}`);
   };
-  if (cfg.img_H % 32 || cfg.img_W % 32) fail(cfg.img_H % 32 ? 'img_H' : 'img_W', `image size ${cfg.img_H}x${cfg.img_W} must be a multiple of 32 (five stride-2 steps)`);
+  // Any image size runs through the strides (ceil(x/2) each); only a RepMLP's feature map
+  // must be a whole number of partitions, checked per block below.
   for (const [i, wd] of cfg.widths.entries()) if (wd % 8) fail(`widths.${i}`, `stage width ${wd} must be a multiple of 8`);
   for (const b of planNetwork(cfg)) {
     if (b.kind === 'base') continue;
     const p = repmlpParams(cfg, b);
     if (p.C < 1) fail('bottleneck_r', `${b.prefix}: RepMLP channels would be ${p.C}`);
-    if (p.H % p.h) fail('h', `${b.prefix}: feature height ${p.H} is not a multiple of h=${p.h}`);
-    if (p.W % p.w) fail('w', `${b.prefix}: feature width ${p.W} is not a multiple of w=${p.w}`);
+    const need = (field: string, img: number, f: number, part: number) =>
+      fail(field, `${b.prefix}: feature ${field === 'h' ? 'height' : 'width'} ${f} (image ${img}) is not a multiple of ${field}=${part}; the image side must make stage ${b.stage}'s map a whole number of partitions (e.g. ${part * 2 ** (b.stage + 1)})`);
+    if (p.H % p.h) need('h', cfg.img_H, p.H, p.h);
+    if (p.W % p.w) need('w', cfg.img_W, p.W, p.w);
     if (p.C % p.fc3Groups) fail('fc3_groups', `${b.prefix}: ${p.C} channels are not divisible by fc3_groups=${p.fc3Groups}`);
     const hasGlobal = p.H !== p.h || p.W !== p.w;
     if (hasGlobal && Math.floor((p.C * (p.H / p.h) * (p.W / p.w)) / p.fc1fc2Reduction) < 1) {

@@ -1,13 +1,17 @@
 /**
- * Which RepMLP-ResNet a state dict holds, from its keys and shapes alone. No TensorFlow.js
- * here (the `inspect` command imports this and should start fast).
+ * Which RepMLP-ResNet a state dict holds, from its keys and shapes alone: the mode from
+ * the keys, a configuration read back from the shapes and checked by regenerating its
+ * layout from the description. No TensorFlow.js here (`inspect` starts fast).
  */
-import type { StateDict } from '../pth/pyobj.js';
-import { PRESETS, type RepMLPResNetConfig, parseConfig, presetConfig, resolveArch } from './config.js';
-import { RepmlpError } from '../errors.js';
-import { type Entry, networkEntries } from './layout.js';
+import type { StateDict } from '../../pth/pyobj.js';
+import { descEntries, matchesLayout } from '../layout.js';
+import type { Entry, Mode } from '../types.js';
+import { type RepMLPResNetConfig, parseConfig } from './config.js';
+import { describeRepMLPResNet, stageSize } from './describe.js';
 
-export type Mode = 'train' | 'deploy';
+export function networkEntries(cfg: RepMLPResNetConfig, deploy: boolean): Entry[] {
+  return descEntries(describeRepMLPResNet(cfg, deploy ? 'deploy' : 'train'));
+}
 
 /**
  * 'train' when any BatchNorm statistics are present, 'deploy' when the network's convs
@@ -25,43 +29,6 @@ export function detectMode(sd: StateDict): Mode | null {
   return convBias ? 'deploy' : null;
 }
 
-function matches(entries: readonly Entry[], sd: StateDict): boolean {
-  let n = 0;
-  for (const e of entries) {
-    const t = sd.get(e.name);
-    if (!t) {
-      if (e.name.endsWith('num_batches_tracked')) continue;
-      return false;
-    }
-    if (t.shape.length !== e.shape.length || t.shape.some((d, i) => d !== e.shape[i])) return false;
-    n++;
-  }
-  return n === sd.size;
-}
-
-let presetCache: Array<{ name: string; mode: Mode; entries: Entry[]; config: RepMLPResNetConfig }> | undefined;
-
-function presetLayouts() {
-  presetCache ??= Object.keys(PRESETS).flatMap((name) => {
-    const config = presetConfig(name);
-    return (['train', 'deploy'] as const).map((mode) => ({ name, mode, config, entries: networkEntries(config, mode === 'deploy') }));
-  });
-  return presetCache;
-}
-
-/**
- * A preset whose keys and shapes the state dict has exactly, else a custom configuration
- * inferred from the shapes (checked by regenerating its full layout), else null.
- */
-export function detectArch(sd: StateDict): { name: string | null; config: RepMLPResNetConfig } | null {
-  const mode = detectMode(sd);
-  for (const p of presetLayouts()) {
-    if ((mode === null || p.mode === mode) && matches(p.entries, sd)) return { name: p.name, config: p.config };
-  }
-  const config = inferConfig(sd);
-  return config ? { name: null, config } : null;
-}
-
 const shapeOf = (sd: StateDict, k: string) => sd.get(k)?.shape;
 
 /** A square root when n is a perfect square, else null. */
@@ -75,11 +42,11 @@ function isqrt(n: number): number | null {
  * only known as products (h*w, hp*wp): square is assumed, and the final layout check
  * rejects anything that does not fit. Returns null when it cannot tell.
  */
-export function inferConfig(sd: StateDict): RepMLPResNetConfig | null {
+export function inferConfig(sd: StateDict, mode: Mode | null = detectMode(sd)): RepMLPResNetConfig | null {
   const stem = shapeOf(sd, 'stage0.0.conv.weight');
   const lin = shapeOf(sd, 'linear.weight');
   if (!stem || stem.length !== 4 || !lin || lin.length !== 2) return null;
-  const deploy = detectMode(sd) === 'deploy';
+  const deploy = mode === 'deploy';
   const numBlocks = [1, 2, 3, 4].map((s) => {
     let i = 0;
     while ([...sd.keys()].some((k) => k.startsWith(`stage${s}.${i}.`))) i++;
@@ -101,7 +68,7 @@ export function inferConfig(sd: StateDict): RepMLPResNetConfig | null {
   if (blockType !== 'base' && !inferRepmlp(sd, keys, blockType, raw, deploy)) return null;
   try {
     const config = parseConfig(raw, 'inferred');
-    return matches(networkEntries(config, deploy), sd) ? config : null;
+    return matchesLayout(networkEntries(config, deploy), sd) ? config : null;
   } catch {
     return null;
   }
@@ -132,7 +99,10 @@ function inferRepmlp(sd: StateDict, keys: string[], blockType: string, raw: Reco
   const parts = fc1 ? fc1[1]! / C : 1;
   const ps = isqrt(parts);
   if (ps === null) return false;
+  // The smallest-multiple image whose stage map is side*ps (exact for multiples of 32;
+  // other sizes giving the same maps load the same weights, so any one is right).
   raw.img_H = raw.img_W = side * ps * ratio;
+  if (stageSize(raw.img_H as number, stage) !== side * ps) return false;
   if (fc1) raw.fc1_fc2_reduction = Math.max(1, Math.round(fc1[1]! / fc1[0]!));
   if (blockType === 'bottleneck') {
     const r = [2, 3].map((s) => {
@@ -145,20 +115,3 @@ function inferRepmlp(sd: StateDict, keys: string[], blockType: string, raw: Reco
   return true;
 }
 
-export class ModelLoadError extends RepmlpError {
-  override name = 'ModelLoadError';
-}
-
-/** Architecture and mode for a state dict: `arch` (preset or JSON path) when given, else detected. */
-export function resolveModel(sd: StateDict, path: string, arch?: string): { arch: string | null; config: RepMLPResNetConfig; mode: Mode } {
-  const mode = detectMode(sd);
-  if (arch !== undefined) {
-    const r = resolveArch(arch);
-    // With an explicit arch and no telling keys, training form is PyTorch's default.
-    return { arch: r.name, config: r.config, mode: mode ?? 'train' };
-  }
-  if (!mode) throw new ModelLoadError(`${path}: cannot tell training-time from deploy form (no BatchNorm statistics and no conv biases); not a RepMLP-ResNet state dict?`);
-  const found = detectArch(sd);
-  if (!found) throw new ModelLoadError(`${path}: architecture not recognized from its ${sd.size} keys; give --arch (a preset name or a config JSON)`);
-  return { arch: found.name, config: found.config, mode };
-}
