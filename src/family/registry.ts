@@ -12,10 +12,11 @@ import { blocks2021 } from './blocks2021/index.js';
 import { ConfigError } from './errors.js';
 import { descEntries, matchesLayout } from './layout.js';
 import { repmlpResNet } from './repmlp_resnet/index.js';
+import { repmlpNet } from './repmlpnet/index.js';
 import type { Arch, BlockFamily, Entry, Mode, NetworkDesc, NetworkFamily } from './types.js';
 
 /** Complete networks, in the order detection tries them. */
-export const NETWORK_FAMILIES: readonly NetworkFamily<any>[] = [repmlpResNet];
+export const NETWORK_FAMILIES: readonly NetworkFamily<any>[] = [repmlpResNet, repmlpNet];
 
 /** Building blocks for users' own models (tried by the converter when no network matches). */
 export const BLOCK_FAMILIES: readonly BlockFamily[] = [blocks2021];

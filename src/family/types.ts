@@ -92,6 +92,7 @@ export interface UnitKinds {
   linear: LinearParams;
   conv: ConvParams;
   repmlp2021: RepMLP2021Params;
+  repmlpnet_block: import('./repmlpnet/config.js').RepMLPNetBlockParams;
 }
 
 export type UnitKind = keyof UnitKinds;

@@ -5,6 +5,7 @@ import { convLayout } from './conv.js';
 import { convbnLayout } from './convbn.js';
 import { linearLayout } from './linear.js';
 import { repmlp2021Layout } from './repmlp2021.js';
+import { repmlpnetBlockLayout } from './repmlpnet_block.js';
 import type { KindLayout } from './types.js';
 
 export type { KindLayout };
@@ -15,4 +16,5 @@ export const KIND_LAYOUTS: ReadonlyMap<UnitKind, KindLayout<any>> = new Map<Unit
   ['linear', linearLayout],
   ['conv', convLayout],
   ['repmlp2021', repmlp2021Layout],
+  ['repmlpnet_block', repmlpnetBlockLayout],
 ]);
