@@ -7,8 +7,10 @@ import { RepmlpError } from '../errors.js';
 import { loadStateDictFile } from '../pth/index.js';
 import type { StateDict } from '../pth/pyobj.js';
 import { initBackend, type BackendName } from './backend.js';
-import { type RepMLPResNetConfig, type RepMLPResNetConfigInput, parseConfig, resolveArch } from './config.js';
+import { type RepMLPResNetConfig, type RepMLPResNetConfigInput } from './config.js';
 import { ModelLoadError, resolveModel, type Mode } from './detect.js';
+import { familyOfConfig } from '../family/registry.js';
+import { Network } from './network.js';
 
 // Architecture/mode resolution is TF.js-free (detect.ts) so the exporter can use it too.
 export { ModelLoadError, resolveModel };
@@ -24,10 +26,20 @@ export interface BuildOptions {
   seed?: number;
 }
 
-/** A RepMLPResNet for `config` (parsed and checked), in training (default) or deploy form. */
-export function buildModel(config: RepMLPResNetConfig | RepMLPResNetConfigInput, opts: BuildOptions = {}): RepMLPResNet {
-  const cfg = parseConfig(config);
-  const model = new RepMLPResNet(cfg, opts.deploy ?? false);
+/** The network of a parsed configuration of any family, in either mode. */
+export function networkFor(config: unknown, deploy: boolean): Network {
+  const family = familyOfConfig(config);
+  const cfg = family.parseConfig(config, 'config');
+  // The RepMLP-ResNet keeps its class (its name and `config` are part of the API).
+  if (family.name === 'RepMLPResNet') return new RepMLPResNet(cfg as RepMLPResNetConfig, deploy);
+  return new Network(family.describe(cfg, deploy ? 'deploy' : 'train'));
+}
+
+/** A network for `config` (any family; parsed and checked), in training (default) or deploy form. */
+export function buildModel(config: RepMLPResNetConfig | RepMLPResNetConfigInput, opts?: BuildOptions): RepMLPResNet;
+export function buildModel(config: object, opts?: BuildOptions): Network;
+export function buildModel(config: object, opts: BuildOptions = {}): Network {
+  const model = networkFor(config, opts.deploy ?? false);
   if (opts.init ?? true) initParams(model, { seed: opts.seed ?? 0 });
   return model;
 }
@@ -68,10 +80,12 @@ export function initParams(model: Module, opts: InitOptions = {}): void {
 }
 
 export interface CheckpointModel {
-  model: RepMLPResNet;
+  model: Network;
   /** Preset name, or null for a custom configuration. */
   arch: string | null;
-  config: RepMLPResNetConfig;
+  /** The configuration (of the family `family` names). */
+  config: any;
+  family: string;
   mode: Mode;
   format: string;
   prefix: string | null;
@@ -86,15 +100,15 @@ export interface CheckpointModel {
 export async function fromCheckpoint(path: string, opts: { arch?: string } = {}): Promise<CheckpointModel> {
   const loaded = await loadStateDictFile(path);
   const sd = loaded.stateDict;
-  const { arch, config, mode } = resolveModel(sd, path, opts.arch);
-  const model = new RepMLPResNet(config, mode === 'deploy');
+  const { arch, config, mode, resolved } = resolveModel(sd, path, opts.arch);
+  const model = networkFor(config, mode === 'deploy');
   loadStateDict(model, sd, { where: path });
-  return { model, arch, config, mode, format: loaded.format, prefix: loaded.prefix, wrapper: loaded.wrapper };
+  return { model, arch, config, family: resolved.family.name, mode, format: loaded.format, prefix: loaded.prefix, wrapper: loaded.wrapper };
 }
 
 
 /** Runs logits for a float32 NCHW batch; the result is copied out and TF.js memory freed. */
-export async function predictLogits(model: RepMLPResNet, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
+export async function predictLogits(model: Network, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
   const x = tf.tensor4d(input, [...shape] as [number, number, number, number]);
   try {
     const y = model.forward(x);

@@ -26,8 +26,11 @@ export class ConvBN extends Module {
     readonly padding = 0,
     readonly deploy = false,
     readonly relu = false,
+    groups = 1,
   ) {
     super();
+    // tf.conv2d has no groups (only depthwise); the 2021 blocks use groups 1 throughout.
+    if (groups !== 1) throw new Error(`internal: the TF.js ConvBN runs groups = 1 only (got ${groups})`);
     this.addSlots(convBNEntries(inChannels, outChannels, kernelSize, 1, deploy));
   }
 
@@ -39,14 +42,15 @@ export class ConvBN extends Module {
     return { filter, scale: tf.tensor1d(scale), shift: tf.tensor1d(shift) };
   }
 
-  /** x: NHWC. */
-  call(x: tf.Tensor4D): tf.Tensor4D {
+  /** x: NHWC. `relu`: a ReLU after the module (besides its own, if any). */
+  call(x: tf.Tensor4D, relu = false): tf.Tensor4D {
     const p = this.prepared<Prepared>();
+    const act = this.relu || relu;
     if (this.deploy) {
-      return tf.fused.conv2d({ x, filter: p.filter, strides: this.stride, pad: this.padding, bias: p.shift, activation: this.relu ? 'relu' : 'linear' });
+      return tf.fused.conv2d({ x, filter: p.filter, strides: this.stride, pad: this.padding, bias: p.shift, activation: act ? 'relu' : 'linear' });
     }
     const y = tf.add(tf.mul(tf.conv2d(x, p.filter, this.stride, this.padding), p.scale!), p.shift) as tf.Tensor4D;
-    return this.relu ? tf.relu(y) : y;
+    return act ? tf.relu(y) : y;
   }
 }
 

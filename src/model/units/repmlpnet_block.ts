@@ -17,13 +17,12 @@
  * (0.9 vs 7.9 ms).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { RepmlpError } from '../errors.js';
-import { ConvBN } from './convbn.js';
-import { bnEntries, linearEntries, withPrefix } from '../family/entries.js';
-import { repmlpnetBlockEntries } from '../family/kinds/repmlpnet_block.js';
-import { blockParams, type RepMLPNetBlockParams, type RepMLPNetConfig } from '../family/repmlpnet/config.js';
-import { BN_EPS, Module } from './module.js';
-import { bnAffine } from './weights.js';
+import { RepmlpError } from '../../errors.js';
+import { repmlpnetBlockEntries } from '../../family/kinds/repmlpnet_block.js';
+import type { RepMLPNetBlockParams } from '../../family/repmlpnet/config.js';
+import { BN_EPS, Module } from '../module.js';
+import { bnAffine } from '../weights.js';
+import type { ModelUnit } from './types.js';
 
 export class RepMLPNetShapeError extends RepmlpError {
   override name = 'RepMLPNetShapeError';
@@ -31,27 +30,6 @@ export class RepMLPNetShapeError extends RepmlpError {
 
 /** Share-set counts up to this run as one 2-D matmul per set; more as one batched matmul. */
 const MAX_UNSTACKED_SETS = 32;
-
-/** BatchNorm2d (eval) as one per-channel scale and shift, NHWC. */
-export class BatchNorm2d extends Module {
-  readonly typeName = 'BatchNorm2d';
-  constructor(readonly C: number) {
-    super();
-    this.addSlots(bnEntries(C));
-  }
-
-  protected prepare(): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
-    const v = (n: string) => this.value(n);
-    const { scale, shift } = bnAffine(v('weight'), v('bias'), v('running_mean'), v('running_var'), BN_EPS);
-    return { scale: tf.tensor1d(scale), shift: tf.tensor1d(shift) };
-  }
-
-  /** Any tensor whose last axis is the C channels. */
-  call<T extends tf.Tensor>(x: T): T {
-    const p = this.prepared<{ scale: tf.Tensor1D; shift: tf.Tensor1D }>();
-    return tf.add(tf.mul(x, p.scale), p.shift);
-  }
-}
 
 interface Branch {
   /** Depthwise filter [k, k, S, 1], BN over S. */
@@ -137,7 +115,8 @@ export class RepMLPNetBlock extends Module {
   }
 
   /** x: NHWC [N, H, W, C] (H, W multiples of h, w) -> the block's output, same shape. */
-  call(x: tf.Tensor4D): tf.Tensor4D {
+  call(x4: tf.Tensor, relu = false): tf.Tensor4D {
+    const x = x4 as tf.Tensor4D;
     const pr = this.prepared<BlockPrepared>();
     const { C, S, h, w } = this.p;
     const [N, H, W] = x.shape;
@@ -168,7 +147,8 @@ export class RepMLPNetBlock extends Module {
       y = this.deploy ? tf.add(z, pr.bias![0]!) : tf.add(tf.mul(z, pr.scale![0]!), pr.shift![0]!);
     }
     if (pr.branches.length) y = tf.add(y, this.localPerceptron(parts as tf.Tensor4D, pr.branches, M, Q));
-    return tf.mul(this.putBack(y, N, hp, wp), tf.reshape(this.gate(x), [N, 1, 1, C])) as tf.Tensor4D;
+    const out = tf.mul(this.putBack(y, N, hp, wp), tf.reshape(this.gate(x), [N, 1, 1, C])) as tf.Tensor4D;
+    return relu ? tf.relu(out) : out;
   }
 
   /**
@@ -205,122 +185,7 @@ export class RepMLPNetBlock extends Module {
   }
 }
 
-/** FFNBlock: ffn_fc1 (1x1 conv + BN), exact GELU, ffn_fc2 (1x1 conv + BN). */
-export class FFNBlock extends Module {
-  readonly typeName = 'FFNBlock';
-  readonly fc1: ConvBN;
-  readonly fc2: ConvBN;
-  constructor(C: number, hidden: number) {
-    super();
-    this.fc1 = this.addChild('ffn_fc1', new ConvBN(C, hidden, 1, 1, 0, false, false));
-    this.fc2 = this.addChild('ffn_fc2', new ConvBN(hidden, C, 1, 1, 0, false, false));
-  }
-  protected prepare(): object {
-    return {};
-  }
-  call(x: tf.Tensor4D): tf.Tensor4D {
-    return this.fc2.call(gelu(this.fc1.call(x)));
-  }
-}
-
-/** nn.GELU's default (exact) form: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). */
-export function gelu<T extends tf.Tensor>(x: T): T {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
-}
-
-/** RepMLPNetUnit: y = x + repmlp_block(prebn1(x)); z = y + ffn_block(prebn2(y)). */
-export class RepMLPNetUnit extends Module {
-  readonly typeName = 'RepMLPNetUnit';
-  readonly block: RepMLPNetBlock;
-  readonly ffn: FFNBlock;
-  readonly prebn1: BatchNorm2d;
-  readonly prebn2: BatchNorm2d;
-  constructor(p: RepMLPNetBlockParams, deploy: boolean) {
-    super();
-    this.block = this.addChild('repmlp_block', new RepMLPNetBlock(p, deploy));
-    this.ffn = this.addChild('ffn_block', new FFNBlock(p.C, 4 * p.C));
-    this.prebn1 = this.addChild('prebn1', new BatchNorm2d(p.C));
-    this.prebn2 = this.addChild('prebn2', new BatchNorm2d(p.C));
-  }
-  protected prepare(): object {
-    return {};
-  }
-  call(x: tf.Tensor4D): tf.Tensor4D {
-    const y = tf.add(x, this.block.call(this.prebn1.call(x))) as tf.Tensor4D;
-    return tf.add(y, this.ffn.call(this.prebn2.call(y))) as tf.Tensor4D;
-  }
-}
-
-interface HeadPrepared {
-  weight: tf.Tensor2D;
-  bias: tf.Tensor1D;
-  scale: tf.Tensor1D;
-  shift: tf.Tensor1D;
-}
-
-/** RepMLPNet: conv_embedding, stages of units with embeds between, head_norm, GAP, head. */
-export class RepMLPNet extends Module {
-  readonly typeName = 'RepMLPNet';
-  readonly embedding: ConvBN;
-  readonly stages: RepMLPNetUnit[][];
-  readonly embeds: ConvBN[];
-
-  constructor(readonly config: RepMLPNetConfig, readonly deploy = false) {
-    super();
-    const c = config;
-    const p = c.patch_size;
-    this.embedding = this.addChild('conv_embedding', new ConvBN(c.in_channels, c.channels[0]!, p, p, 0, false, true));
-    this.stages = c.num_blocks.map((n, i) => {
-      const bp = blockParams(c, i);
-      return Array.from({ length: n }, (_, j) => this.addChild(`stages.${i}.${j}`, new RepMLPNetUnit(bp, deploy)));
-    });
-    this.embeds = c.channels.slice(0, -1).map((ch, i) => this.addChild(`embeds.${i}`, new ConvBN(ch, c.channels[i + 1]!, 2, 2, 0, false, true)));
-    const last = c.channels[c.channels.length - 1]!;
-    this.addSlots([...withPrefix('head_norm.', bnEntries(last)), ...withPrefix('head.', linearEntries(last, c.num_class))]);
-  }
-
-  protected prepare(): HeadPrepared {
-    const last = this.config.channels[this.config.channels.length - 1]!;
-    const v = (n: string) => this.value(n);
-    const bn = bnAffine(v('head_norm.weight'), v('head_norm.bias'), v('head_norm.running_mean'), v('head_norm.running_var'), BN_EPS);
-    return {
-      weight: tf.tensor2d(v('head.weight'), [this.config.num_class, last]),
-      bias: tf.tensor1d(v('head.bias')),
-      scale: tf.tensor1d(bn.scale),
-      shift: tf.tensor1d(bn.shift),
-    };
-  }
-
-  /** x: NHWC [N, H, W, in_channels] -> logits [N, num_class]. */
-  callNhwc(x: tf.Tensor4D): tf.Tensor2D {
-    const head = this.prepared<HeadPrepared>();
-    let y = this.embedding.call(x);
-    this.stages.forEach((units, i) => {
-      for (const u of units) y = u.call(y);
-      if (i < this.embeds.length) y = this.embeds[i]!.call(y);
-    });
-    // head_norm is per-channel affine, so it commutes with the average pool: applied to
-    // the pooled vector (C values instead of the whole map).
-    const pooled = tf.add(tf.mul(tf.mean(y, [1, 2]), head.scale), head.shift) as tf.Tensor2D;
-    // Not tf.fused.matMul: on wasm (tfjs 4.22) its transposeB path returns wrong values.
-    return tf.add(tf.matMul(pooled, head.weight, false, true), head.bias);
-  }
-
-  /** Input sizes this model accepts: every stage's map must split into its partitions. */
-  checkInput(shape: readonly number[]): void {
-    const c = this.config;
-    const [, ch, H, W] = shape as [number, number, number, number];
-    const down = c.patch_size * 2 ** (c.channels.length - 1);
-    const ok = ch === c.in_channels && H % down === 0 && W % down === 0
-      && c.hs.every((h, i) => (H / c.patch_size / 2 ** i) % h === 0 && (W / c.patch_size / 2 ** i) % c.ws[i]! === 0);
-    if (!ok) {
-      throw new RepMLPNetShapeError(`input shape [${shape.join(', ')}] does not match the model: expected [N, ${c.in_channels}, H, W] with every stage's map a multiple of its partition (e.g. ${c.input_size[0]}x${c.input_size[1]})`);
-    }
-  }
-
-  /** x: NCHW [N, C, H, W] (PyTorch's layout) -> logits [N, num_class]. */
-  forward(x: tf.Tensor4D): tf.Tensor2D {
-    this.checkInput(x.shape);
-    return tf.tidy(() => this.callNhwc(tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D));
-  }
-}
+export const repmlpnetBlockUnit: ModelUnit<'repmlpnet_block'> = {
+  kind: 'repmlpnet_block',
+  create: ({ params }, mode) => new RepMLPNetBlock(params, mode === 'deploy'),
+};
