@@ -76,8 +76,15 @@ function structural(b: GraphBuilder, op: Exclude<Op, { op: 'unit' }>, output: st
     }
     case 'gap':
       return b.add({ op: 'globalavgpool', name: op.output, input: op.input, output }, { kind: 'vector', F: b.map(op.input).C });
+    case 'gelu':
+    case 'sigmoid': {
+      const y = b.add({ op: op.op, name: op.output, input: op.input, output: relu ? `${op.output}.pre_relu` : output }, b.values.get(op.input)!);
+      return relu ? b.add({ op: 'relu', name: output, input: y, output }, b.values.get(op.input)!) : y;
+    }
+    case 'mul':
+      return b.add({ op: 'mul', name: op.output, input: op.inputs[0], other: op.inputs[1], output }, b.values.get(op.inputs[0])!);
     default:
-      throw new GraphError(`export: the '${op.op}' op has no IR lowering yet`);
+      throw new GraphError(`export: the '${(op as Op).op}' op has no IR lowering yet`);
   }
 }
 

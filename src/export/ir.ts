@@ -104,9 +104,66 @@ export interface PartitionFcNode extends NodeBase {
   relu: boolean;
 }
 
+// ---- RepMLPNet (CVPR 2022) ----------------------------------------------------------
+
+/**
+ * RepMLPNet's fc3 (deploy, after locality injection): the map cut into h x w patches;
+ * channel c of every patch, a vector in (y, x) order, goes through its share-set's matrix
+ * W[c mod S] (fc3's weight `[S*h*w, h*w, 1, 1]`: rows (s, y, x), columns (y', x')) plus
+ * bias `[S*h*w]`. The result is put back as the repository's partition_affine does: its
+ * rows, computed in (n, py, px, q) order (c = q*S + s), are read as (n, q', py', px')
+ * (identical when there is one partition per map or C == S; repmlpnet.md, and
+ * PARTITION_ORDER_NOTE in tools/repmlpnet_ref.py). map [C, H, W] -> map [C, H, W].
+ */
+export interface SharedFcNode extends NodeBase {
+  op: 'sharedfc';
+  input: string;
+  weight: string;
+  bias: string;
+  h: number;
+  w: number;
+  sets: number;
+}
+
+/** Logistic sigmoid, elementwise (map or vector). */
+export interface SigmoidNode extends NodeBase {
+  op: 'sigmoid';
+  input: string;
+}
+
+/** Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (torch.nn.GELU's default), elementwise. */
+export interface GeluNode extends NodeBase {
+  op: 'gelu';
+  input: string;
+}
+
+/**
+ * Product: map [C, H, W] times vector [C] (per image and channel, broadcast over H, W:
+ * RepMLPNet's gate), or two values of the same shape.
+ */
+export interface MulNode extends NodeBase {
+  op: 'mul';
+  input: string;
+  /** The vector [C] (or same-shape value) `input` is multiplied by. */
+  other: string;
+}
+
+/**
+ * Per-channel `x * scale + shift` on a map or a vector: an eval-mode BatchNorm that no
+ * neighbouring conv or linear could absorb (foldAffine, export/fold.ts). Initializers
+ * `scale`, `shift` `[C]`.
+ */
+export interface AffineNode extends NodeBase {
+  op: 'affine';
+  input: string;
+  scale: string;
+  shift: string;
+}
+
 export type IrNode =
   | ConvNode | AddNode | ReluNode | MaxPoolNode | AvgPoolNode | GlobalAvgPoolNode
-  | FlattenNode | LinearNode | PartitionFcNode;
+  | FlattenNode | LinearNode | PartitionFcNode
+  | SharedFcNode | SigmoidNode | GeluNode | MulNode | AffineNode;
 
 export interface Initializer {
   shape: readonly number[];
@@ -131,6 +188,7 @@ export interface Graph {
 export function nodeInputs(n: IrNode): string[] {
   switch (n.op) {
     case 'add': return [...n.inputs];
+    case 'mul': return [n.input, n.other];
     case 'partitionfc': return n.addend ? [n.input, n.addend] : [n.input];
     default: return [n.input];
   }

@@ -173,7 +173,81 @@ class Lowering {
       case 'partitionfc':
         this.partitionFc(n);
         return;
+      case 'sharedfc':
+        this.sharedFc(n);
+        return;
+      case 'sigmoid':
+        this.emit('Sigmoid', n.name, [n.input], n.output);
+        return;
+      case 'gelu':
+        this.gelu(n);
+        return;
+      case 'mul': {
+        // A vector [N, C] multiplies a map per image and channel: as [N, C, 1, 1].
+        const other = this.g.values.get(n.other)?.kind === 'vector' && this.g.values.get(n.input)?.kind === 'map'
+          ? this.reshape(`${n.name}/other`, n.other, [-1, vectorSize(this.g, n.other), 1, 1])
+          : n.other;
+        this.emit('Mul', n.name, [n.input, other], n.output);
+        return;
+      }
+      case 'affine': {
+        const s = this.g.values.get(n.input);
+        const C = init(this.g, n.scale).data.length;
+        const dims = s?.kind === 'map' ? [C, 1, 1] : [C];
+        const scaled = this.emit('Mul', `${n.name}/scale`, [n.input, this.weight(n.scale, dims)], `${n.output}/scaled`);
+        this.emit('Add', n.name, [scaled, this.weight(n.shift, dims)], n.output);
+        return;
+      }
     }
+  }
+
+  /** A float32 scalar initializer, shared by name. */
+  private scalar(name: string, v: number): string {
+    if (!this.weightsDone.has(name)) {
+      this.inits.push({ name, dims: [], dataType: FLOAT, bytes: bytesOf(Float32Array.of(v)) });
+      this.weightsDone.add(name);
+    }
+    return name;
+  }
+
+  /**
+   * Exact GELU as torch.onnx.export writes nn.GELU: Div(sqrt 2) -> Erf -> Add(1) -> Mul(x)
+   * -> Mul(0.5), the pattern onnxruntime fuses into one Gelu kernel.
+   */
+  private gelu(n: Extract<IrNode, { op: 'gelu' }>): void {
+    const p = n.name;
+    const d = this.emit('Div', `${p}/div`, [n.input, this.scalar('const/sqrt2', Math.SQRT2)], `${p}/div`);
+    const e = this.emit('Erf', `${p}/erf`, [d], `${p}/erf`);
+    const a = this.emit('Add', `${p}/add`, [e, this.scalar('const/one', 1)], `${p}/add`);
+    const m = this.emit('Mul', `${p}/mul`, [n.input, a], `${p}/mul`);
+    this.emit('Mul', p, [m, this.scalar('const/half', 0.5)], n.output);
+  }
+
+  /**
+   * RepMLPNet's fc3 (ir.ts SharedFcNode) as one batched MatMul, the weight on the left:
+   * the map [N, C, H, W] is read as [N, Q, S, hp, h, wp, w] (c = q*S + s), transposed to
+   * [S, h, w, N, hp, wp, Q] = [S, h*w, R] (R = every patch and channel of set s, in the
+   * repository's row order (n, py, px, q)), then W [S, hw, hw] @ X + bias [S, hw, 1]:
+   * one GEMM per set over all R columns, reading each weight once (torch.onnx.export's
+   * grouped 1x1 Conv on R "images" of 1x1 is a GEMV per column). The put-back reads R as
+   * (n, q', py', px'), as the repository's partition_affine does.
+   */
+  private sharedFc(n: Extract<IrNode, { op: 'sharedfc' }>): void {
+    const { C, H, W } = mapShape(this.g, n.input);
+    const { h, w, sets: S } = n;
+    const hw = h * w;
+    const Q = C / S;
+    const hp = H / h;
+    const wp = W / w;
+    const p = n.name;
+    let x = this.reshape(`${p}/split`, n.input, [-1, Q, S, hp, h, wp, w]);
+    x = this.emit('Transpose', `${p}/gather`, [x], `${p}/gather`, { perm: [2, 4, 6, 0, 3, 5, 1] });
+    x = this.reshape(`${p}/columns`, x, [S, hw, -1]);
+    x = this.emit('MatMul', `${p}/matmul`, [this.weight(n.weight, [S, hw, hw]), x], `${p}/matmul`);
+    x = this.emit('Add', `${p}/bias`, [x, this.weight(n.bias, [S, hw, 1])], `${p}/bias`);
+    x = this.reshape(`${p}/unsplit`, x, [S, h, w, -1, Q, hp, wp]);
+    x = this.emit('Transpose', `${p}/scatter`, [x], `${p}/scatter`, { perm: [3, 4, 0, 5, 1, 6, 2] });
+    this.reshape(n.output, x, [-1, C, H, W]);
   }
 
   /**

@@ -4,6 +4,8 @@ import { convExport } from './conv.js';
 import { convbnExport } from './convbn.js';
 import { linearExport } from './linear.js';
 import { repmlp2021Export } from './repmlp2021.js';
+import { bnExport } from './bn.js';
+import { repmlpnetBlockExport } from './repmlpnet_block.js';
 import type { ExportUnit } from './types.js';
 
 export type { ExportUnit };
@@ -13,4 +15,6 @@ export const EXPORT_UNITS: ReadonlyMap<UnitKind, ExportUnit<any>> = new Map<Unit
   ['conv', convExport],
   ['linear', linearExport],
   ['repmlp2021', repmlp2021Export],
+  ['bn', bnExport],
+  ['repmlpnet_block', repmlpnetBlockExport],
 ]);
