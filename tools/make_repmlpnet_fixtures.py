@@ -24,14 +24,13 @@ import copy
 import json
 import os
 import sys
-import types
 
 import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from repmlpnet_ref import FAMILY, build_model, input_size, locality_injection, randomize  # noqa: E402
+from repmlpnet_ref import FAMILY, build_model, input_size, install_yacs_standin, locality_injection, randomize  # noqa: E402
 import image_ref  # noqa: E402
 
 BATCH = 2
@@ -104,52 +103,6 @@ def make_case(out, name, cfg, seed):
 
 
 # --- the training script's checkpoint -----------------------------------------------------
-def install_yacs_standin():
-    """A module named yacs.config with a CfgNode(dict) that pickles as the real one does.
-
-    yacs's CfgNode is a dict subclass that keeps its flags in the instance __dict__
-    (__immutable__, __deprecated_keys__, __renamed_keys__, __new_allowed__) and defines no
-    pickling hooks, so protocol 2 writes GLOBAL 'yacs.config CfgNode', NEWOBJ with no
-    arguments, SETITEMS of its entries, then BUILD with that __dict__. This class has the
-    same module, name, items and __dict__, hence the same pickle."""
-    yacs = types.ModuleType('yacs')
-    cfgmod = types.ModuleType('yacs.config')
-
-    class CfgNode(dict):
-        IMMUTABLE = '__immutable__'
-        DEPRECATED_KEYS = '__deprecated_keys__'
-        RENAMED_KEYS = '__renamed_keys__'
-        NEW_ALLOWED = '__new_allowed__'
-
-        def __init__(self, init_dict=None, new_allowed=False):
-            super().__init__()
-            for k, v in (init_dict or {}).items():
-                self[k] = CfgNode(v) if isinstance(v, dict) else v
-            self.__dict__[CfgNode.IMMUTABLE] = False
-            self.__dict__[CfgNode.DEPRECATED_KEYS] = set()
-            self.__dict__[CfgNode.RENAMED_KEYS] = {}
-            self.__dict__[CfgNode.NEW_ALLOWED] = new_allowed
-
-        def __getattr__(self, name):
-            if name in self:
-                return self[name]
-            raise AttributeError(name)
-
-        def freeze(self):
-            self.__dict__[CfgNode.IMMUTABLE] = True
-            for v in self.values():
-                if isinstance(v, CfgNode):
-                    v.freeze()
-
-    CfgNode.__module__ = 'yacs.config'
-    CfgNode.__qualname__ = 'CfgNode'
-    cfgmod.CfgNode = CfgNode
-    yacs.config = cfgmod
-    sys.modules['yacs'] = yacs
-    sys.modules['yacs.config'] = cfgmod
-    return CfgNode
-
-
 def training_config(CfgNode, arch_name, output):
     """config.py's defaults as update_config() leaves them for a run (frozen, like every
     checkpoint main_repmlp.py writes)."""

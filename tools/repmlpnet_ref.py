@@ -81,7 +81,7 @@ class GlobalPerceptron(nn.Module):
         self.fc2 = nn.Conv2d(inner, channels, 1, bias=True)
 
     def forward(self, x):
-        v = x.mean(dim=(2, 3), keepdim=True)
+        v = F.adaptive_avg_pool2d(x, 1)  # as the repository (ONNX: GlobalAveragePool)
         return torch.sigmoid(self.fc2(F.relu(self.fc1(v))))
 
 
@@ -120,7 +120,7 @@ class RepMLPBlock(nn.Module):
     def forward(self, x):
         N, C, H, W = x.shape
         h, w, S = self.h, self.w, self.S
-        if H % h or W % w:
+        if not torch.jit.is_tracing() and (H % h or W % w):
             raise ValueError(f'RepMLPBlock: map {H}x{W} is not a multiple of the partition {h}x{w}')
         hp, wp = H // h, W // w
         gate = self.gp(x)
@@ -257,8 +257,8 @@ class RepMLPNet(nn.Module):
                 x = unit(x)
             if i < len(self.embeds):
                 x = self.embeds[i](x)
-        x = self.head_norm(x).mean(dim=(2, 3))
-        return self.head(x)
+        x = F.adaptive_avg_pool2d(self.head_norm(x), 1)
+        return self.head(x.flatten(1))
 
 
 @torch.no_grad()
@@ -338,6 +338,65 @@ def randomize(model, seed=0):
     return model.eval()
 
 
+def install_yacs_standin():
+    """A module named yacs.config with a CfgNode(dict) that pickles as the real one does.
+
+    yacs's CfgNode is a dict subclass that keeps its flags in the instance __dict__
+    (__immutable__, __deprecated_keys__, __renamed_keys__, __new_allowed__) and defines no
+    pickling hooks, so protocol 2 writes GLOBAL 'yacs.config CfgNode', NEWOBJ with no
+    arguments, SETITEMS of its entries, then BUILD with that __dict__. This class has the
+    same module, name, items and __dict__, hence the same pickle. Installed only where the
+    real yacs is not importable (torch.load of such a checkpoint needs the class)."""
+    try:
+        import yacs.config
+        return yacs.config.CfgNode
+    except ImportError:
+        pass
+    import types
+    yacs = types.ModuleType('yacs')
+    cfgmod = types.ModuleType('yacs.config')
+
+    class CfgNode(dict):
+        IMMUTABLE = '__immutable__'
+        DEPRECATED_KEYS = '__deprecated_keys__'
+        RENAMED_KEYS = '__renamed_keys__'
+        NEW_ALLOWED = '__new_allowed__'
+
+        def __init__(self, init_dict=None, new_allowed=False):
+            super().__init__()
+            for k, v in (init_dict or {}).items():
+                self[k] = CfgNode(v) if isinstance(v, dict) else v
+            self.__dict__[CfgNode.IMMUTABLE] = False
+            self.__dict__[CfgNode.DEPRECATED_KEYS] = set()
+            self.__dict__[CfgNode.RENAMED_KEYS] = {}
+            self.__dict__[CfgNode.NEW_ALLOWED] = new_allowed
+
+        def __getattr__(self, name):
+            if name in self:
+                return self[name]
+            raise AttributeError(name)
+
+        def freeze(self):
+            self.__dict__[CfgNode.IMMUTABLE] = True
+            for v in self.values():
+                if isinstance(v, CfgNode):
+                    v.freeze()
+
+    CfgNode.__module__ = 'yacs.config'
+    CfgNode.__qualname__ = 'CfgNode'
+    cfgmod.CfgNode = CfgNode
+    yacs.config = cfgmod
+    sys.modules['yacs'] = yacs
+    sys.modules['yacs.config'] = cfgmod
+    return CfgNode
+
+
+def torch_load(path):
+    """torch.load on the CPU; the training script's checkpoints need yacs.config.CfgNode."""
+    install_yacs_standin()
+    return torch.load(path, map_location='cpu')
+
+
 def strip_checkpoint(obj):
     """convert.py's unwrapping: 'state_dict' or 'model' entry, then every 'module.' removed."""
     if isinstance(obj, dict) and 'state_dict' in obj:
@@ -358,7 +417,7 @@ def _cmd_convert(argv):
     inp, out, arch = argv[:3]
     exact = '--exact' in argv
     model = build_model(arch)
-    model.load_state_dict(strip_checkpoint(torch.load(inp, map_location='cpu')), strict=True)
+    model.load_state_dict(strip_checkpoint(torch_load(inp)), strict=True)
     locality_injection(model, torch.float64 if exact else None)
     torch.save(model.state_dict(), out)
 
@@ -368,7 +427,7 @@ def _cmd_logits(argv):
     import numpy as np
     arch, weights, xin, yout = argv[:4]
     model = build_model(arch, deploy='--deploy' in argv)
-    model.load_state_dict(strip_checkpoint(torch.load(weights, map_location='cpu')), strict=True)
+    model.load_state_dict(strip_checkpoint(torch_load(weights)), strict=True)
     x = torch.from_numpy(np.load(xin).astype(np.float32))
     np.save(yout, model(x).numpy().astype(np.float32))
 
