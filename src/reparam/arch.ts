@@ -1,20 +1,28 @@
 /**
- * A known RepMLPResNet architecture (a preset, a config JSON, or one detected from the
- * keys) as hints for the converter and as the layout the result must have. No TF.js.
+ * A known architecture (a preset, a config JSON, or one detected from the keys, of any
+ * family) as the units the converter folds and the layouts it checks against. No TF.js.
  */
 import type { StateDict } from '../pth/pyobj.js';
-import { planNetwork, repmlpParams, type RepMLPResNetConfig } from '../model/config.js';
-import { networkEntries } from '../model/layout.js';
+import type { RepMLPResNetConfig } from '../family/repmlp_resnet/config.js';
+import { descEntries, unitFolds } from '../family/layout.js';
+import { archOf } from '../family/registry.js';
+import type { Arch, NetworkDesc, Unit } from '../family/types.js';
 import { assertLoadable, compareStateDict } from '../model/statedict.js';
 import type { BlockHint } from './geometry.js';
 
-/** Per-RepMLP hints (h, w, fc3 groups) keyed by block name, e.g. `stage2.1.light_repmlp`. */
-export function archHints(cfg: RepMLPResNetConfig): Map<string, BlockHint> {
+const asArch = (a: Arch | RepMLPResNetConfig): Arch => ('family' in a && typeof a.family === 'object' ? (a as Arch) : archOf(a));
+
+/** The training-time units whose deploy form differs (what the converter folds), in order. */
+export function foldingUnits(desc: NetworkDesc): Unit[] {
+  return desc.units.filter(unitFolds);
+}
+
+/** Per-RepMLP hints (h, w, fc3 groups) keyed by unit path, e.g. `stage2.1.light_repmlp`. */
+export function archHints(a: Arch | RepMLPResNetConfig): Map<string, BlockHint> {
+  const arch = asArch(a);
   const hints = new Map<string, BlockHint>();
-  for (const b of planNetwork(cfg)) {
-    if (b.kind === 'base') continue;
-    const p = repmlpParams(cfg, b);
-    hints.set(`${b.prefix}.${b.kind === 'light' ? 'light_repmlp' : 'btnk_repmlp'}`, { fc3Groups: p.fc3Groups, h: p.h, w: p.w });
+  for (const u of arch.family.describe(arch.config, 'train').units) {
+    if (u.kind === 'repmlp2021') hints.set(u.path, { fc3Groups: u.params.fc3Groups, h: u.params.h, w: u.params.w });
   }
   return hints;
 }
@@ -23,14 +31,17 @@ export function archHints(cfg: RepMLPResNetConfig): Map<string, BlockHint> {
  * Checks `sd` against the architecture's training (`deploy` false) or deploy layout the
  * way PyTorch's strict load would, throwing one error that lists what is wrong.
  */
-export function checkLayout(sd: StateDict, cfg: RepMLPResNetConfig, deploy: boolean, archName: string, where: string): void {
-  assertLoadable(compareStateDict(networkEntries(cfg, deploy), sd), `RepMLPResNet (${archName}, ${deploy ? 'deploy' : 'training-time'})`, true, where);
+export function checkLayout(sd: StateDict, a: Arch | RepMLPResNetConfig, deploy: boolean, archName: string, where: string): void {
+  const arch = asArch(a);
+  const desc = arch.family.describe(arch.config, deploy ? 'deploy' : 'train');
+  assertLoadable(compareStateDict(descEntries(desc), sd), `${desc.typeName} (${archName}, ${deploy ? 'deploy' : 'training-time'})`, true, where);
 }
 
 /** `sd` re-ordered as the architecture's deploy model registers its parameters. */
-export function orderLikeDeploy(sd: StateDict, cfg: RepMLPResNetConfig): StateDict {
+export function orderLikeDeploy(sd: StateDict, a: Arch | RepMLPResNetConfig): StateDict {
+  const arch = asArch(a);
   const out: StateDict = new Map();
-  for (const e of networkEntries(cfg, true)) {
+  for (const e of descEntries(arch.family.describe(arch.config, 'deploy'))) {
     const t = sd.get(e.name);
     if (t) out.set(e.name, t);
   }

@@ -16,6 +16,10 @@ import { mergeFc3, type LocalPerceptron } from './conv_to_fc.js';
 import { foldAvgBn } from './fold_avg_bn.js';
 import { blockKeys, blockName, findConvBnPairs, findRepmlpBlocks, get, pairKeys, type BnKeys, type ConvBnPair, type RepmlpBlock } from './find.js';
 import { inferGeometry, type BlockGeometry, type BlockHint } from './geometry.js';
+import { familyNames } from '../family/registry.js';
+import { refusedPatterns } from '../family/blocks2021/index.js';
+import type { Unit } from '../family/types.js';
+import { REPARAM_UNITS } from './units/index.js';
 
 export const BN_EPS = 1e-5;
 
@@ -26,6 +30,12 @@ export interface ConvertOptions {
   defaultHint?: BlockHint;
   /** BatchNorm eps; not stored in state dicts (1e-5 throughout the release). */
   eps?: number;
+  /**
+   * The units to fold, from a family description (training form, only units whose deploy
+   * form differs): each is converted by its kind's rule (./units/). Without it, the 2021
+   * building blocks are claimed by their keys (RepMLP blocks and ConvBN pairs anywhere).
+   */
+  units?: readonly Unit[];
   /** Called after each converted block or pair with the fc3/conv elements done so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -48,6 +58,8 @@ export interface ConvertResult {
   blocks: ConvertedBlock[];
   /** Prefixes (without the dot) of the fused ConvBN pairs. */
   convBnPairs: string[];
+  /** Other folded units (kinds beyond the 2021 blocks), in output order. */
+  units: { kind: string; path: string }[];
   tensorsIn: number;
   tensorsOut: number;
   elementsIn: number;
@@ -135,8 +147,25 @@ function hintFor(opts: ConvertOptions, name: string): BlockHint | undefined {
 /** Every RepMLP block with its resolved geometry; throws naming the block when a hint is needed. */
 export function planConversion(sd: StateDict, opts: ConvertOptions = {}): { blocks: { block: RepmlpBlock; geometry: BlockGeometry }[]; pairs: ConvBnPair[] } {
   const found = findRepmlpBlocks(sd);
+  const pairs = findConvBnPairs(sd, found);
+  const refused = refusedPatterns(sd, pairs);
+  if (refused.length) {
+    const r = refused[0]!;
+    const keys = r.keys.length > 6 ? `${r.keys.slice(0, 6).join(', ')}, ... (${r.keys.length} keys)` : r.keys.join(', ');
+    throw new ReparamError(`${r.path}: unknown block pattern: ${r.pattern}; no family description claims it (tried ${familyNames().join(', ')}); keys ${keys}. Refusing rather than folding its conv+BN pairs one by one (no deploy model would load that)${refused.length > 1 ? `; ${refused.length - 1} more such block(s)` : ''}`);
+  }
   const blocks = found.map((block) => ({ block, geometry: inferGeometry(sd, block, hintFor(opts, blockName(block.prefix))) }));
-  return { blocks, pairs: findConvBnPairs(sd, found) };
+  return { blocks, pairs };
+}
+
+/** Jobs for described units (the family's fold rules, by kind). */
+function unitJobs(sd: StateDict, units: readonly Unit[], opts: ConvertOptions, eps: number): Job[] {
+  return units.map((u) => {
+    const impl = REPARAM_UNITS.get(u.kind);
+    if (!impl) throw new ReparamError(`${u.path}: no re-parameterization rule for unit kind '${u.kind}'`);
+    const hint = hintFor(opts, u.path === '' ? '(root)' : u.path);
+    return impl.job(sd, u as never, { eps, ...(hint ? { hint } : {}) });
+  });
 }
 
 function elementsOf(sd: StateDict): number {
@@ -145,9 +174,12 @@ function elementsOf(sd: StateDict): number {
   return n;
 }
 
-/** One unit of work: a RepMLP block or a ConvBN pair, and the tensors it emits. */
-interface Job {
+/** One unit of work: a unit to fold (a RepMLP block, a ConvBN pair, ...), and the tensors it emits. */
+export interface Job {
+  /** Timing bucket. */
   kind: 'repmlp' | 'convBn';
+  /** What the CLI reports: a RepMLP block's sizes, or a folded conv+BN pair's name. */
+  report?: { block: ConvertedBlock } | { pair: string } | { unit: { kind: string; path: string } };
   /** Per output tensor: the input key whose place it takes, its name, shape and dtype. */
   specs: { at: string; key: string; shape: readonly number[]; dtype: Tensor['dtype'] }[];
   /** Elements of work (for progress). */
@@ -157,7 +189,14 @@ interface Job {
   run(): Tensor[];
 }
 
-function repmlpJob(sd: StateDict, b: RepmlpBlock, geometry: BlockGeometry, eps: number): Job {
+export function blockReport(b: RepmlpBlock, g: BlockGeometry): ConvertedBlock {
+  return {
+    name: blockName(b.prefix), C: g.C, O: g.O, fc3Groups: g.g, h: g.h, w: g.w,
+    reparamConvK: b.repconvs.map((r) => r.k), globalPerceptron: b.global !== undefined, assumed: g.assumed,
+  };
+}
+
+export function repmlpJob(sd: StateDict, b: RepmlpBlock, geometry: BlockGeometry, eps: number): Job {
   const fc3 = get(sd, b.fc3Weight);
   const specs: Job['specs'] = [];
   if (b.global) {
@@ -169,7 +208,7 @@ function repmlpJob(sd: StateDict, b: RepmlpBlock, geometry: BlockGeometry, eps: 
   specs.push({ at: b.fc3Weight, key: b.fc3Weight, shape: fc3.shape, dtype: fc3.dtype });
   specs.push({ at: b.fc3Weight, key: b.prefix + 'fc3.bias', shape: [geometry.rows], dtype: fc3.dtype });
   return {
-    kind: 'repmlp', specs, size: fc3.numel, inputs: blockKeys(b),
+    kind: 'repmlp', specs, size: fc3.numel, inputs: blockKeys(b), report: { block: blockReport(b, geometry) },
     run() {
       const d = convertRepmlp(sd, b, geometry, eps);
       return [...(b.global ? [d.fc1Weight!, d.fc1Bias!] : []), d.fc3Weight, d.fc3Bias];
@@ -177,10 +216,10 @@ function repmlpJob(sd: StateDict, b: RepmlpBlock, geometry: BlockGeometry, eps: 
   };
 }
 
-function convBnJob(sd: StateDict, p: ConvBnPair, eps: number): Job {
+export function convBnJob(sd: StateDict, p: ConvBnPair, eps: number): Job {
   const conv = get(sd, p.convWeight);
   return {
-    kind: 'convBn', size: conv.numel, inputs: pairKeys(p),
+    kind: 'convBn', size: conv.numel, inputs: pairKeys(p), report: { pair: blockName(p.prefix) },
     specs: [
       { at: p.convWeight, key: p.convWeight, shape: conv.shape, dtype: conv.dtype },
       { at: p.convWeight, key: p.prefix + 'conv.bias', shape: [conv.shape[0]!], dtype: conv.dtype },
@@ -212,12 +251,17 @@ function checkDtypes(sd: StateDict, keys: string[]): void {
 export function convertStateDict(sd: StateDict, opts: ConvertOptions & { lazy?: boolean } = {}): ConvertResult {
   const eps = opts.eps ?? BN_EPS;
   const t0 = performance.now();
-  const { blocks, pairs } = planConversion(sd, opts);
-  const drop = new Set<string>([...blocks.flatMap((b) => blockKeys(b.block)), ...pairs.flatMap(pairKeys)]);
+  let planned: Job[];
+  if (opts.units) {
+    planned = unitJobs(sd, opts.units, opts, eps);
+  } else {
+    const { blocks, pairs } = planConversion(sd, opts);
+    planned = [...blocks.map((b) => repmlpJob(sd, b.block, b.geometry, eps)), ...pairs.map((p) => convBnJob(sd, p, eps))];
+  }
+  const drop = new Set<string>(planned.flatMap((j) => j.inputs));
   checkDtypes(sd, [...drop]);
   const order = new Map([...sd.keys()].map((k, i) => [k, i]));
-  const jobs = [...blocks.map((b) => repmlpJob(sd, b.block, b.geometry, eps)), ...pairs.map((p) => convBnJob(sd, p, eps))]
-    .sort((a, b) => order.get(a.specs[0]!.at)! - order.get(b.specs[0]!.at)!);
+  const jobs = planned.sort((a, b) => order.get(a.specs[0]!.at)! - order.get(b.specs[0]!.at)!);
   const t1 = performance.now();
   const timings = { find: t1 - t0, repmlp: 0, convBn: 0, assemble: 0 };
   const total = jobs.reduce((n, j) => n + j.size, 0);
@@ -264,11 +308,9 @@ export function convertStateDict(sd: StateDict, opts: ConvertOptions & { lazy?: 
   timings.assemble = performance.now() - t2;
   return {
     stateDict: out,
-    blocks: blocks.map(({ block: b, geometry: g }) => ({
-      name: blockName(b.prefix), C: g.C, O: g.O, fc3Groups: g.g, h: g.h, w: g.w,
-      reparamConvK: b.repconvs.map((r) => r.k), globalPerceptron: b.global !== undefined, assumed: g.assumed,
-    })),
-    convBnPairs: pairs.map((p) => blockName(p.prefix)),
+    blocks: jobs.flatMap((j) => (j.report && 'block' in j.report ? [j.report.block] : [])),
+    convBnPairs: jobs.flatMap((j) => (j.report && 'pair' in j.report ? [j.report.pair] : [])),
+    units: jobs.flatMap((j) => (j.report && 'unit' in j.report ? [j.report.unit] : [])),
     tensorsIn: sd.size,
     tensorsOut: out.size,
     elementsIn: elementsOf(sd),

@@ -5,11 +5,11 @@
  * layout whenever the architecture is known.
  */
 import type { StateDict } from '../pth/pyobj.js';
-import { resolveArch, type RepMLPResNetConfig } from '../model/config.js';
-import { detectArch, detectMode } from '../model/detect.js';
+import { detectArch, detectMode, familyNames, resolveArch } from '../family/registry.js';
+import type { Arch } from '../family/types.js';
 import { ReparamError } from './numeric.js';
 import { convertStateDict, type ConvertResult } from './convert.js';
-import { archHints, checkLayout, orderLikeDeploy } from './arch.js';
+import { archHints, checkLayout, foldingUnits, orderLikeDeploy } from './arch.js';
 import type { BlockHint } from './geometry.js';
 
 export interface PipelineOptions {
@@ -28,7 +28,7 @@ export interface PipelineOptions {
 
 export interface PipelineResult extends ConvertResult {
   /** The architecture used (null: a model the toolkit does not know; converted by keys alone). */
-  arch: { name: string | null; config: RepMLPResNetConfig; detected: boolean } | null;
+  arch: { name: string | null; config: any; family: string; detected: boolean } | null;
 }
 
 function conflicts(a: BlockHint, b: BlockHint): boolean {
@@ -39,17 +39,21 @@ export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): 
   const mode = detectMode(sd);
   if (mode === 'deploy') throw new ReparamError(`${opts.where}: already in deploy form (conv/fc3 biases and no BatchNorm statistics); nothing to convert`);
   let arch: PipelineResult['arch'] = null;
+  let resolved: Arch | null = null;
   if (opts.arch !== undefined) {
-    const r = resolveArch(opts.arch);
-    checkLayout(sd, r.config, false, r.name ?? opts.arch, opts.where);
-    arch = { ...r, detected: false };
+    resolved = resolveArch(opts.arch);
+    checkLayout(sd, resolved, false, resolved.name ?? opts.arch, opts.where);
+    arch = { name: resolved.name, config: resolved.config, family: resolved.family.name, detected: false };
   } else if (mode === 'train') {
     const found = detectArch(sd);
-    if (found) arch = { ...found, detected: true };
+    if (found) {
+      resolved = found;
+      arch = { name: found.name, config: found.config, family: found.family.name, detected: true };
+    }
   }
   const hints = new Map(opts.hints ?? []);
-  if (arch) {
-    for (const [name, h] of archHints(arch.config)) {
+  if (arch && resolved) {
+    for (const [name, h] of archHints(resolved)) {
       if (opts.hint && conflicts(opts.hint, h) && !arch.detected) {
         throw new ReparamError(`${name}: --fc3-groups/--partition (${JSON.stringify(opts.hint)}) contradict --arch ${opts.arch} (${JSON.stringify(h)})`);
       }
@@ -60,15 +64,18 @@ export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): 
       hints.set(name, { ...fromArch, ...(arch.detected ? opts.hint : {}), ...hints.get(name) });
     }
   }
+  // A known network: exactly the units its description folds (nothing its deploy model
+  // keeps); else the 2021 building blocks claimed by their keys, refusing unknown patterns.
   const result = convertStateDict(sd, {
     hints, ...(opts.hint ? { defaultHint: opts.hint } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), lazy: opts.lazy ?? false,
+    ...(resolved ? { units: foldingUnits(resolved.family.describe(resolved.config, 'train')) } : {}),
   });
-  if (result.blocks.length === 0 && result.convBnPairs.length === 0) {
-    throw new ReparamError(`${opts.where}: no training-time RepMLP (fc3.weight + fc3_bn.*) and no conv+BN pair (conv.weight + bn.*) found among its ${sd.size} keys; nothing to convert`);
+  if (!resolved && result.blocks.length === 0 && result.convBnPairs.length === 0) {
+    throw new ReparamError(`${opts.where}: no family claims any of its ${sd.size} keys (tried ${familyNames().join(', ')}): no known network layout, no training-time RepMLP (fc3.weight + fc3_bn.*) and no ConvBN (conv.weight + bn.*); nothing to convert`);
   }
-  if (arch) {
-    result.stateDict = orderLikeDeploy(result.stateDict, arch.config);
-    checkLayout(result.stateDict, arch.config, true, arch.name ?? 'custom', `converted ${opts.where}`);
+  if (resolved) {
+    result.stateDict = orderLikeDeploy(result.stateDict, resolved);
+    checkLayout(result.stateDict, resolved, true, arch!.name ?? 'custom', `converted ${opts.where}`);
   }
   return { ...result, arch };
 }

@@ -57,34 +57,51 @@ export function bnKeys(sd: StateDict, p: string): BnKeys | undefined {
 const FC3_BN_VAR = 'fc3_bn.running_var';
 const REPCONV = /^repconv(\d+)\.conv\.weight$/;
 
+/** The training-time RepMLP whose keys start with `p` ('' or ending with '.'), or undefined when `p` holds none. */
+export function repmlpBlockAt(sd: StateDict, p: string): RepmlpBlock | undefined {
+  const key = p + FC3_BN_VAR;
+  if (!sd.has(key)) return undefined;
+  if (!sd.has(p + 'fc3.weight')) throw new ReparamError(`${p}fc3.weight: missing next to ${key} (RepMLP ${blockName(p)})`);
+  const block: RepmlpBlock = { prefix: p, fc3Weight: p + 'fc3.weight', fc3Bn: bnKeys(sd, p + 'fc3_bn.')!, repconvs: [] };
+  if (sd.has(p + 'fc3.bias')) block.fc3Bias = p + 'fc3.bias';
+  for (const k2 of sd.keys()) {
+    if (!k2.startsWith(p)) continue;
+    const m = REPCONV.exec(k2.slice(p.length));
+    if (!m) continue;
+    const k = Number(m[1]);
+    const bn = bnKeys(sd, `${p}repconv${m[1]}.bn.`);
+    if (!bn) throw new ReparamError(`${p}repconv${m[1]}.bn.running_var: missing (local perceptron of RepMLP ${blockName(p)})`);
+    block.repconvs.push({ k, conv: k2, bn });
+  }
+  const avgBn = bnKeys(sd, p + 'avg.bn.');
+  if (avgBn) {
+    const fc1Weight = p + 'fc1_fc2.fc1.weight';
+    const fc1Bias = p + 'fc1_fc2.fc1.bias';
+    for (const k2 of [fc1Weight, fc1Bias]) if (!sd.has(k2)) throw new ReparamError(`${k2}: missing next to ${avgBn.runningVar} (global perceptron of RepMLP ${blockName(p)})`);
+    block.global = { avgBn, fc1Weight, fc1Bias };
+  }
+  return block;
+}
+
 /** Every training-time RepMLP, in key order: found by `fc3.weight` + `fc3_bn.*`. */
 export function findRepmlpBlocks(sd: StateDict): RepmlpBlock[] {
   const blocks: RepmlpBlock[] = [];
   for (const key of sd.keys()) {
     if (!key.endsWith(FC3_BN_VAR) || !(key.length === FC3_BN_VAR.length || key[key.length - FC3_BN_VAR.length - 1] === '.')) continue;
-    const p = key.slice(0, key.length - FC3_BN_VAR.length);
-    if (!sd.has(p + 'fc3.weight')) throw new ReparamError(`${p}fc3.weight: missing next to ${key} (RepMLP ${blockName(p)})`);
-    const block: RepmlpBlock = { prefix: p, fc3Weight: p + 'fc3.weight', fc3Bn: bnKeys(sd, p + 'fc3_bn.')!, repconvs: [] };
-    if (sd.has(p + 'fc3.bias')) block.fc3Bias = p + 'fc3.bias';
-    for (const k2 of sd.keys()) {
-      if (!k2.startsWith(p)) continue;
-      const m = REPCONV.exec(k2.slice(p.length));
-      if (!m) continue;
-      const k = Number(m[1]);
-      const bn = bnKeys(sd, `${p}repconv${m[1]}.bn.`);
-      if (!bn) throw new ReparamError(`${p}repconv${m[1]}.bn.running_var: missing (local perceptron of RepMLP ${blockName(p)})`);
-      block.repconvs.push({ k, conv: k2, bn });
-    }
-    const avgBn = bnKeys(sd, p + 'avg.bn.');
-    if (avgBn) {
-      const fc1Weight = p + 'fc1_fc2.fc1.weight';
-      const fc1Bias = p + 'fc1_fc2.fc1.bias';
-      for (const k2 of [fc1Weight, fc1Bias]) if (!sd.has(k2)) throw new ReparamError(`${k2}: missing next to ${avgBn.runningVar} (global perceptron of RepMLP ${blockName(p)})`);
-      block.global = { avgBn, fc1Weight, fc1Bias };
-    }
-    blocks.push(block);
+    blocks.push(repmlpBlockAt(sd, key.slice(0, key.length - FC3_BN_VAR.length))!);
   }
   return blocks;
+}
+
+/** The `<p>conv.weight` + `<p>bn.*` pair at `p`, or undefined. */
+export function convBnPairAt(sd: StateDict, p: string): ConvBnPair | undefined {
+  const key = p + 'conv.weight';
+  if (!sd.has(key)) return undefined;
+  const bn = bnKeys(sd, p + 'bn.');
+  if (!bn) return undefined;
+  const pair: ConvBnPair = { prefix: p, convWeight: key, bn };
+  if (sd.has(p + 'conv.bias')) pair.convBias = p + 'conv.bias';
+  return pair;
 }
 
 /** Every `<p>conv.weight` with a `<p>bn.*` that is not a RepMLP's local-perceptron branch. */
@@ -93,12 +110,8 @@ export function findConvBnPairs(sd: StateDict, blocks: readonly RepmlpBlock[]): 
   const pairs: ConvBnPair[] = [];
   for (const key of sd.keys()) {
     if (taken.has(key) || !(key === 'conv.weight' || key.endsWith('.conv.weight'))) continue;
-    const p = key.slice(0, key.length - 'conv.weight'.length);
-    const bn = bnKeys(sd, p + 'bn.');
-    if (!bn) continue;
-    const pair: ConvBnPair = { prefix: p, convWeight: key, bn };
-    if (sd.has(p + 'conv.bias')) pair.convBias = p + 'conv.bias';
-    pairs.push(pair);
+    const pair = convBnPairAt(sd, key.slice(0, key.length - 'conv.weight'.length));
+    if (pair) pairs.push(pair);
   }
   return pairs;
 }

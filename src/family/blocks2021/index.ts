@@ -26,7 +26,7 @@ function parentOf(prefix: string): string {
  * into one conv, which no family here describes. Folding each pair alone would write a
  * file no deploy model loads.
  */
-function multiBranch(sd: StateDict, pairs: readonly ConvBnPair[]): Claim['refused'] {
+export function refusedPatterns(sd: StateDict, pairs: readonly ConvBnPair[]): Claim['refused'] {
   const refused: Claim['refused'] = [];
   const byParent = new Map<string, ConvBnPair[]>();
   for (const p of pairs) {
@@ -74,7 +74,7 @@ export const blocks2021: BlockFamily = {
         ...blocks.map((b) => ({ kind: 'repmlp2021' as const, path: b.prefix.slice(0, -1), keys: blockKeys(b) })),
         ...pairs.map((p) => ({ kind: 'convbn' as const, path: p.prefix.slice(0, -1), keys: pairKeys(p) })),
       ],
-      refused: multiBranch(sd, pairs),
+      refused: refusedPatterns(sd, pairs),
     };
   },
 };
