@@ -15,8 +15,12 @@ import { repmlpResNet } from './repmlp_resnet/index.js';
 import { repmlpNet } from './repmlpnet/index.js';
 import type { Arch, BlockFamily, Entry, Mode, NetworkDesc, NetworkFamily } from './types.js';
 
-/** Complete networks, in the order detection tries them. */
-export const NETWORK_FAMILIES: readonly NetworkFamily<any>[] = [repmlpResNet, repmlpNet];
+/**
+ * Complete networks, in the order detection tries them. RepMLPNet first: its mode
+ * detection answers only for its own keys (repmlp_block.*), while the 2021 one reads any
+ * kept BatchNorm (RepMLPNet's deploy model keeps several) as training-time.
+ */
+export const NETWORK_FAMILIES: readonly NetworkFamily<any>[] = [repmlpNet, repmlpResNet];
 
 /** Building blocks for users' own models (tried by the converter when no network matches). */
 export const BLOCK_FAMILIES: readonly BlockFamily[] = [blocks2021];
@@ -47,6 +51,23 @@ export function familyOfConfig<C>(config: C): NetworkFamily<C> {
 /** An Arch for a parsed configuration (any family). */
 export function archOf<C>(config: C, name: string | null = null): Arch<C> {
   return { family: familyOfConfig(config), name, config };
+}
+
+/** What runners need to know of a parsed configuration (any family), without TF.js. */
+export interface NetworkInfo {
+  family: string;
+  typeName: string;
+  /** One image [C, H, W] the configuration is built for. */
+  input: { C: number; H: number; W: number };
+  numClasses: number;
+  /** Shorter side the family's test script resizes to before the centre crop. */
+  resizeShorter: number;
+}
+
+export function networkInfo(config: object): NetworkInfo {
+  const family = familyOfConfig(config);
+  const d = family.describe(config, 'deploy');
+  return { family: family.name, typeName: d.typeName, input: { ...d.input }, numClasses: d.numClasses, resizeShorter: family.preprocessing(config).resizeShorter };
 }
 
 export function describeArch(arch: Arch, mode: Mode): NetworkDesc {

@@ -5,8 +5,9 @@
  * and the deploy (after locality_injection()) model. No TensorFlow.js here.
  *
  * One extension, not a constructor argument: `input_size` (pixels, an integer or [H, W]),
- * the resolution the model is run and exported at. Default patch_size * (hs[0], ws[0]),
- * which is every preset's (224 / 256).
+ * the resolution the model is exported and predicts at. Default: the smallest size every
+ * stage's partition divides (inputMultiples), which is patch_size * (hs[0], ws[0])
+ * whenever that works, e.g. every preset's 224 / 256.
  */
 import { ConfigError } from '../errors.js';
 
@@ -71,6 +72,26 @@ function pair(v: unknown, where: string, field: string, square: boolean): [numbe
   return p;
 }
 
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
+
+/**
+ * Input sizes the network runs at: multiples of these, so that every stage's map splits
+ * into its partitions (and the 2x2 embeds divide evenly). The smallest is the default
+ * input size: patch * (hs[0], ws[0]) for every preset (224 / 256).
+ */
+export function inputMultiples(cfg: Pick<RepMLPNetConfig, 'patch_size' | 'channels' | 'hs' | 'ws'>): { multipleH: number; multipleW: number } {
+  let mh = cfg.patch_size * 2 ** (cfg.channels.length - 1);
+  let mw = mh;
+  cfg.hs.forEach((h, i) => {
+    mh = lcm(mh, cfg.patch_size * 2 ** i * h);
+    mw = lcm(mw, cfg.patch_size * 2 ** i * cfg.ws[i]!);
+  });
+  return { multipleH: mh, multipleW: mw };
+}
+
 /** Per-stage map sizes at the model's input size (stage i is (H/patch) / 2^i). */
 export function stageMaps(cfg: RepMLPNetConfig): Array<{ H: number; W: number }> {
   const [H, W] = cfg.input_size;
@@ -118,8 +139,10 @@ export function parseRepMLPNetConfig(raw: unknown, where = 'config'): RepMLPNetC
     sharesets_nums: intList(o.sharesets_nums ?? DEFAULTS.sharesets_nums, where, 'sharesets_nums', n),
     reparam_conv_k: o.reparam_conv_k === null ? [] : intList(o.reparam_conv_k ?? DEFAULTS.reparam_conv_k, where, 'reparam_conv_k'),
     globalperceptron_reduce: posInt(o.globalperceptron_reduce ?? DEFAULTS.globalperceptron_reduce, where, 'globalperceptron_reduce'),
-    input_size: o.input_size === undefined ? [patch * hs[0]!, patch * ws[0]!] : pair(o.input_size, where, 'input_size', false),
+    input_size: [0, 0],
   };
+  const m = inputMultiples(cfg);
+  cfg.input_size = o.input_size === undefined || o.input_size === null ? [m.multipleH, m.multipleW] : pair(o.input_size, where, 'input_size', false);
   checkConstraints(cfg, where);
   return cfg;
 }

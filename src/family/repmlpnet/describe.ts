@@ -7,29 +7,13 @@
  * model keeps them.
  */
 import type { Mode, NetworkDesc, Op, Unit } from '../types.js';
-import { blockParams, type RepMLPNetConfig } from './config.js';
+import { blockParams, inputMultiples, type RepMLPNetConfig } from './config.js';
 
 function convbn(path: string, i: number, o: number, k: number, stride: number, relu: boolean): Unit<'convbn'> {
   return { kind: 'convbn', path, params: { in: i, out: o, k, stride, pad: 0, groups: 1, relu, fold: false } };
 }
 
 const bn = (path: string, C: number): Unit<'bn'> => ({ kind: 'bn', path, params: { C } });
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
-}
-const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
-
-/** Input sizes the network runs at: every stage's map a multiple of its partition. */
-export function inputMultiples(cfg: RepMLPNetConfig): { multipleH: number; multipleW: number } {
-  let mh = cfg.patch_size * 2 ** (cfg.channels.length - 1);
-  let mw = mh;
-  cfg.hs.forEach((h, i) => {
-    mh = lcm(mh, cfg.patch_size * 2 ** i * h);
-    mw = lcm(mw, cfg.patch_size * 2 ** i * cfg.ws[i]!);
-  });
-  return { multipleH: mh, multipleW: mw };
-}
 
 export function describeRepMLPNet(cfg: RepMLPNetConfig, mode: Mode): NetworkDesc {
   const p = cfg.patch_size;

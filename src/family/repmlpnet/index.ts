@@ -22,5 +22,5 @@ export const repmlpNet: NetworkFamily<RepMLPNetConfig> = {
 };
 
 export * from './config.js';
-export { describeRepMLPNet, inputMultiples } from './describe.js';
+export { describeRepMLPNet } from './describe.js';
 export { detectRepMLPNetMode, inferRepMLPNet } from './detect.js';
