@@ -36,7 +36,7 @@ async function runCheckpoint(file: string, x: { data: Float32Array; shape: [numb
   const loaded = await m.fromCheckpoint(file, arch !== undefined ? { arch } : {});
   try {
     const logits = await m.predictLogits(loaded.model, x.data, x.shape);
-    return { logits, classes: loaded.config.num_classes, info: { arch: loaded.arch, mode: loaded.mode, backend: used } };
+    return { logits, classes: loaded.model.desc.numClasses, info: { arch: loaded.arch, mode: loaded.mode, backend: used } };
   } finally {
     loaded.model.dispose();
   }

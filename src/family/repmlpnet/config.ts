@@ -137,7 +137,8 @@ export function parseRepMLPNetConfig(raw: unknown, where = 'config'): RepMLPNetC
     hs,
     ws,
     sharesets_nums: intList(o.sharesets_nums ?? DEFAULTS.sharesets_nums, where, 'sharesets_nums', n),
-    reparam_conv_k: o.reparam_conv_k === null ? [] : intList(o.reparam_conv_k ?? DEFAULTS.reparam_conv_k, where, 'reparam_conv_k'),
+    // None (or an empty list): no local perceptron.
+    reparam_conv_k: o.reparam_conv_k === null || (Array.isArray(o.reparam_conv_k) && o.reparam_conv_k.length === 0) ? [] : intList(o.reparam_conv_k ?? DEFAULTS.reparam_conv_k, where, 'reparam_conv_k'),
     globalperceptron_reduce: posInt(o.globalperceptron_reduce ?? DEFAULTS.globalperceptron_reduce, where, 'globalperceptron_reduce'),
     input_size: [0, 0],
   };
