@@ -34,6 +34,16 @@ RESNETS = {
     # Plain ResNet layout (BaseBlock everywhere), one input channel, non-square image.
     'base_small': dict(TINY, num_blocks=[2, 1, 1, 1], block_type='base', img_H=32, img_W=64, h=1, w=1,
                        reparam_conv_k=[1, 3, 5], fc1_fc2_reduction=1, fc3_groups=4, in_channels=1),
+    # Sizes (issue 13): 64x64 with 4x4 partitions (stage 2: 2x2 of them, stage 3: one, no global perceptron).
+    'light_64': dict(TINY, num_blocks=[1, 2, 2, 1], block_type='light', img_H=64, img_W=64, h=4, w=4,
+                     reparam_conv_k=[1, 3], fc1_fc2_reduction=1, fc3_groups=2),
+    # 112x112, not a multiple of 32, with the presets' 7x7 partitions (stage 2 map 14, stage 3 map 7,
+    # stage 4 map ceil(7/2) = 4).
+    'light_112_p7': dict(TINY, num_blocks=[1, 2, 2, 1], block_type='light', img_H=112, img_W=112, h=7, w=7,
+                         reparam_conv_k=[1, 3, 5], fc1_fc2_reduction=1, fc3_groups=1),
+    # Plain ResNet at an odd size (50x70): every stride-2 step is ceil(x/2), as PyTorch pads.
+    'base_odd_50x70': dict(TINY, num_blocks=[1, 1, 1, 1], block_type='base', img_H=50, img_W=70, h=1, w=1,
+                           reparam_conv_k=[1, 3, 5], fc1_fc2_reduction=1, fc3_groups=4, in_channels=1),
 }
 
 # Standalone RepMLP modules (C != O), RepMLP(C, O, H, W, h, w, k, reduction, groups).

@@ -179,8 +179,14 @@ export function checkConstraints(cfg: RepMLPResNetConfig, where = 'config'): voi
     if (b.kind === 'base') continue;
     const p = repmlpParams(cfg, b);
     if (p.C < 1) fail('bottleneck_r', `${b.prefix}: RepMLP channels would be ${p.C}`);
+    // The release builds each RepMLP for img // ratio (fc1 over its partitions); the map it
+    // gets is ceil(img / ratio). They agree only when the ratio divides the image side.
+    const ratio = 2 ** (b.stage + 1);
+    for (const [field, img, f] of [['img_H', cfg.img_H, p.H], ['img_W', cfg.img_W, p.W]] as const) {
+      if (Math.floor(img / ratio) !== f) fail(field, `${b.prefix}: image side ${img} is not a multiple of ${ratio}: the RepMLP of stage ${b.stage} would be built for ${Math.floor(img / ratio)} but get a ${f}-pixel map`);
+    }
     const need = (field: string, img: number, f: number, part: number) =>
-      fail(field, `${b.prefix}: feature ${field === 'h' ? 'height' : 'width'} ${f} (image ${img}) is not a multiple of ${field}=${part}; the image side must make stage ${b.stage}'s map a whole number of partitions (e.g. ${part * 2 ** (b.stage + 1)})`);
+      fail(field, `${b.prefix}: feature ${field === 'h' ? 'height' : 'width'} ${f} (image ${img}) is not a multiple of ${field}=${part}; the image side must make stage ${b.stage}'s map a whole number of partitions (e.g. ${part * ratio})`);
     if (p.H % p.h) need('h', cfg.img_H, p.H, p.h);
     if (p.W % p.w) need('w', cfg.img_W, p.W, p.w);
     if (p.C % p.fc3Groups) fail('fc3_groups', `${b.prefix}: ${p.C} channels are not divisible by fc3_groups=${p.fc3Groups}`);
