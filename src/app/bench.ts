@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RepmlpError } from '../errors.js';
-import { resolveArch } from '../model/config.js';
+import { networkInfo, resolveArch } from '../family/registry.js';
 
 export class BenchError extends RepmlpError {
   override name = 'BenchError';
@@ -290,8 +290,8 @@ async function inferenceJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions
   const rows: BenchRow[] = [];
   const out = (n: string) => path.join(caseDir(opts, label), n);
   const step = (s: string) => opts.onStep?.(`${label}: ${s}`);
-  const cfg = resolveArch(arch).config;
-  const shape = [1, cfg.in_channels, cfg.img_H, cfg.img_W] as const;
+  const { input } = networkInfo(resolveArch(arch).config as object);
+  const shape = [1, input.C, input.H, input.W] as const;
   if (hasTorch) {
     step('torch.onnx.export of the same deploy model');
     runPy([path.join(TOOLS, 'torch_onnx_export.py'), 'onnx', arch, '--weights', out('deploy.pth'), '--out', out('torch.onnx')]);

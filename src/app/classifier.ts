@@ -13,7 +13,7 @@ import { RepmlpError } from '../errors.js';
 import { loadStateDictFile } from '../pth/index.js';
 import type { StateDict } from '../pth/pyobj.js';
 import { PyDict } from '../pth/pyobj.js';
-import { parseConfig, type RepMLPResNetConfig } from '../model/config.js';
+import { networkInfo, parseArchConfig } from '../family/registry.js';
 import { findCard, parseCard, pyToJson, resolveMeta, type FoundCard, type ResolvedMeta } from './meta.js';
 
 export class ClassifierError extends RepmlpError {
@@ -29,8 +29,8 @@ export interface Classifier {
   runtime: string;
   /** Checkpoints only: training-time or deploy form. */
   mode: 'train' | 'deploy' | null;
-  /** Checkpoints only: the architecture it was loaded with. */
-  config: RepMLPResNetConfig | null;
+  /** Checkpoints only: the architecture it was loaded with (a configuration of its family). */
+  config: any;
   /** One image: [C, H, W]. */
   inputShape: [number, number, number];
   numClasses: number;
@@ -90,23 +90,23 @@ function meta(found: FoundCard | null, shape: [number, number, number], numClass
 // ---------------------------------------------------------------------------------------
 
 /** The wrapper's `meta` / `arch` entries, when the checkpoint was saved as a dict of them. */
-function wrapperEntries(root: unknown, wrapper: string[], file: string): { card: FoundCard | null; arch: RepMLPResNetConfig | null } {
+function wrapperEntries(root: unknown, wrapper: string[], file: string): { card: FoundCard | null; arch: object | null } {
   if (!(root instanceof PyDict) || wrapper.length === 0) return { card: null, arch: null };
   const m = root.map.get('meta');
   const a = root.map.get('arch');
   const card = m instanceof PyDict ? { card: parseCard(pyToJson(m), `${file}: entry 'meta'`), source: `${file} (entry 'meta')` } : null;
-  const arch = a instanceof PyDict ? parseConfig(pyToJson(a), `${file}: entry 'arch'`) : null;
+  const arch = a instanceof PyDict ? (parseArchConfig(pyToJson(a), `${file}: entry 'arch'`).config as object) : null;
   return { card, arch };
 }
 
 async function openCheckpointClassifier(file: string, opts: OpenOptions): Promise<Classifier> {
   // The TF.js stack loads only when a checkpoint is run (start-up cost).
-  const { initBackend, predictLogits, resolveModel, RepMLPResNet, loadStateDict, detectMode } = await import('../model/index.js');
+  const { initBackend, predictLogits, resolveModel, networkFor, loadStateDict, detectMode } = await import('../model/index.js');
   const loaded = await loadStateDictFile(file);
   const inner = wrapperEntries(loaded.checkpoint.root, loaded.wrapper, file);
   const found = findCard(file, { ...opts, wrapper: inner.card });
   const archName = opts.arch ?? found?.card.arch;
-  let config: RepMLPResNetConfig;
+  let config: object;
   let mode: 'train' | 'deploy';
   if (archName === undefined && inner.arch) {
     config = inner.arch;
@@ -114,14 +114,15 @@ async function openCheckpointClassifier(file: string, opts: OpenOptions): Promis
   } else {
     ({ config, mode } = resolveModel(loaded.stateDict, file, archName));
   }
-  const model = new RepMLPResNet(config, mode === 'deploy');
+  const model = networkFor(config, mode === 'deploy');
   loadStateDict(model, loaded.stateDict, { where: file });
   const backend = await initBackend(opts.backend);
-  const shape: [number, number, number] = [config.in_channels, config.img_H, config.img_W];
+  const info = networkInfo(config);
+  const shape: [number, number, number] = [info.input.C, info.input.H, info.input.W];
   return {
-    kind: 'checkpoint', path: file, mode, config, inputShape: shape, numClasses: config.num_classes,
+    kind: 'checkpoint', path: file, mode, config, inputShape: shape, numClasses: info.numClasses,
     runtime: `TF.js ${backend} (${mode === 'train' ? 'training-time' : 'deploy'} checkpoint)`,
-    meta: meta(found, shape, config.num_classes),
+    meta: resolveMeta(found, { channels: shape[0], H: shape[1], W: shape[2], numClasses: info.numClasses, resize: info.resizeShorter }),
     logits: (batch, n) => predictLogits(model, batch, [n, ...shape]),
     async close() {},
   };

@@ -135,10 +135,12 @@ export interface ResolvedMeta {
   source: string | null;
 }
 
-export function resolveMeta(found: FoundCard | null, model: { channels: number; H: number; W: number; numClasses: number }): ResolvedMeta {
+/** `resize`: the shorter side the model family's test script resizes to (checkpoints; else the 256/224 ratio). */
+export function resolveMeta(found: FoundCard | null, model: { channels: number; H: number; W: number; numClasses: number; resize?: number }): ResolvedMeta {
   const card = found?.card ?? {};
   const where = found?.source ?? 'defaults';
-  const preprocess = card.preprocess ?? defaultPreprocess(model.channels, model.H, model.W);
+  const byFamily = (p: Preprocess): Preprocess => (model.resize === undefined ? p : { ...p, resize: model.resize });
+  const preprocess = card.preprocess ?? byFamily(defaultPreprocess(model.channels, model.H, model.W));
   const [ch, h, w] = [preprocess.mode === 'RGB' ? 3 : 1, ...(typeof preprocess.crop === 'number' ? [preprocess.crop, preprocess.crop] : preprocess.crop)];
   if (ch !== model.channels || h !== model.H || w !== model.W) {
     throw new MetaError(`${where}: preprocess makes ${ch}x${h}x${w} inputs but the model takes ${model.channels}x${model.H}x${model.W}`);

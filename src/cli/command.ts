@@ -25,6 +25,8 @@ export interface Command {
   usage: string;
   /** A command line a user can copy. */
   example: string;
+  /** Optional: more lines for --help, after the options (e.g. the families a command knows). */
+  details?(): string[];
   options: Record<string, OptionSpec>;
   /** Positional argument count allowed: [min, max] (max Infinity for IMAGE...). */
   positionals: [number, number];

@@ -12,6 +12,7 @@ import { UsageError } from '../errors.js';
 import { loadStateDictFile, stateDictToPy, writeCheckpoint, type StateDict } from '../pth/index.js';
 import { convertTrainingStateDict, type BlockHint, type PipelineResult } from '../reparam/index.js';
 import { ReparamError } from '../reparam/numeric.js';
+import { BLOCK_FAMILIES, DEFAULT_FAMILY, NETWORK_FAMILIES } from '../family/registry.js';
 import { progress } from './progress.js';
 import type { Tensor } from '../tensor.js';
 
@@ -115,7 +116,7 @@ function summary(inPath: string, outPath: string, format: string, r: PipelineRes
 
 export const command: Command = {
   name: 'convert',
-  summary: 'training-time -> deploy re-parameterization (exact, any RepMLP model)',
+  summary: 'training-time -> deploy re-parameterization (exact; the families below, or a model built from the 2021 blocks)',
   usage: 'repmlp convert IN OUT [--arch ARCH] [--fc3-groups G] [--partition HxW] [--format pth|safetensors] [--json]',
   example: 'repmlp convert RepMLP-Res50-light-224_train.pth RepMLP-Res50-light-224_deploy.pth',
   options: {
@@ -124,6 +125,11 @@ export const command: Command = {
     partition: { type: 'string', help: 'HxW  partition size of RepMLPs whose h*w is not a square' },
     format: { type: 'string', help: 'FMT  pth (torch zip, default) or safetensors' },
   },
+  details: () => [
+    'Families (a block pattern none of them claims is refused, never fused by a guess):',
+    ...NETWORK_FAMILIES.map((f) => `  ${f.name}: ${f.presets.join(', ')}, or a config JSON${f.name === DEFAULT_FAMILY ? '' : ` with "family": "${f.name}"`}`),
+    ...BLOCK_FAMILIES.map((f) => `  ${f.name}: a user's own model built from them (no --arch)`),
+  ],
   positionals: [2, 2],
   async run({ positionals, values, json }) {
     const [inPath, outPath] = positionals as [string, string];

@@ -46,6 +46,7 @@ function commandHelp(c: Command): string {
     for (const [name, o] of opts) lines.push(`  --${name}${o.type === 'string' ? ' ' + (o.help.split(/\s{2,}/)[0] ?? '') : ''}`.padEnd(30) + (o.help.split(/\s{2,}/)[1] ?? o.help));
     lines.push('');
   }
+  if (c.details) lines.push(...c.details(), '');
   lines.push(`Example:\n  ${c.example}`);
   return lines.join('\n');
 }

@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { loadStateDictFile, type StateDict } from '../pth/index.js';
 import { convertTrainingStateDict, ReparamError } from '../reparam/index.js';
 import { hintFromFlags } from './convert.js';
-import type { RepMLPResNetConfig } from '../model/config.js';
+import { networkInfo } from '../family/registry.js';
 import { normalBatch } from '../util/random.js';
 import { difference } from '../util/compare.js';
 
@@ -23,7 +23,8 @@ export interface Candidate {
 
 export interface VerifyContext {
   values: OptionValues;
-  config: RepMLPResNetConfig;
+  /** The architecture's configuration (any family). */
+  config: object;
   /** The converted (deploy) state dict. */
   converted: StateDict;
 }
@@ -97,7 +98,7 @@ export const command: Command = {
     const t0 = performance.now();
     const { stateDict } = await loadStateDictFile(inPath);
     const conv = convertTrainingStateDict(stateDict, { where: inPath, ...(arch !== undefined ? { arch } : {}), ...(hint ? { hint } : {}) });
-    if (!conv.arch) throw new ReparamError(`${inPath}: not a RepMLP-ResNet the toolkit can run (architecture not recognized); give --arch ARCH`);
+    if (!conv.arch) throw new ReparamError(`${inPath}: not a network the toolkit can run (architecture not recognized by any family); give --arch ARCH`);
     const config = conv.arch.config;
     const t1 = performance.now();
 
@@ -105,7 +106,8 @@ export const command: Command = {
     const backend = await initBackend();
     const train = buildModel(config, { deploy: false, init: false });
     loadStateDict(train, stateDict, { where: inPath });
-    const shape: [number, number, number, number] = [batch, config.in_channels, config.img_H, config.img_W];
+    const info = networkInfo(config);
+    const shape: [number, number, number, number] = [batch, info.input.C, info.input.H, info.input.W];
     const x = normalBatch(shape.reduce((a, b) => a * b, 1), seed);
     const ref = await predictLogits(train, x, shape);
     const results = [];
@@ -123,7 +125,7 @@ export const command: Command = {
       });
     } else {
       const lines = [`verify ${inPath}: ${conv.arch.name ?? 'custom architecture'}, batch ${batch} (seed ${seed}), backend ${backend}`,
-        `  reference: training-time model, logits [${batch}, ${config.num_classes}], max |logit| ${Math.max(...ref.map(Math.abs)).toPrecision(4)}`];
+        `  reference: training-time model, logits [${batch}, ${info.numClasses}], max |logit| ${Math.max(...ref.map(Math.abs)).toPrecision(4)}`];
       for (const r of results) {
         lines.push(`  ${r.name}: max abs diff ${r.maxAbsDiff.toExponential(2)}, max rel diff ${r.maxRelDiff.toExponential(2)} ${r.ok ? '<=' : '>'} ${tol}  ${r.ok ? 'OK' : 'FAIL'}`);
       }

@@ -7,8 +7,8 @@
 import { rmSync } from 'node:fs';
 import { RepmlpError } from '../errors.js';
 import { loadStateDictFile, type StateDict } from '../pth/index.js';
-import type { RepMLPResNetConfig } from '../model/config.js';
 import { detectMode, resolveModel } from '../model/detect.js';
+import { networkInfo } from '../family/registry.js';
 import { buildGraph } from './graph.js';
 import type { Graph } from './ir.js';
 import { writeOnnx, type OnnxOptions, type OnnxWriteResult } from './onnx.js';
@@ -26,7 +26,8 @@ export const DEFAULT_TOLERANCE = 1e-4;
 
 export interface DeployModel {
   stateDict: StateDict;
-  config: RepMLPResNetConfig;
+  /** The architecture's configuration (any family). */
+  config: any;
   arch: string | null;
   /** True when the input was training-time and was converted here. */
   converted: boolean;
@@ -60,8 +61,8 @@ export function randomBatch(shape: readonly number[], seed = 1): Float32Array {
   return normalBatch(shape.reduce((x, y) => x * y, 1), seed);
 }
 
-/** Logits of the TF.js RepMLPResNet (src/model) for a deploy state dict: the check's reference. */
-export async function referenceLogits(config: RepMLPResNetConfig, sd: StateDict, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
+/** Logits of the TF.js network (src/model) for a deploy state dict: the check's reference. */
+export async function referenceLogits(config: object, sd: StateDict, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
   const m = await import('../model/index.js');
   const model = m.buildModel(config, { deploy: true, init: false });
   m.loadStateDict(model, sd, { where: 'deploy state dict' });
@@ -82,18 +83,19 @@ export interface CheckResult {
 
 /** Re-opens the written exports and compares them with the reference on one batch. */
 export async function checkExports(
-  config: RepMLPResNetConfig,
+  config: object,
   sd: StateDict,
   out: { onnx?: string; tfjs?: string },
   opts: { batch?: number; backend?: 'wasm' | 'cpu'; seed?: number } = {},
 ): Promise<CheckResult> {
   const batch = opts.batch ?? 2;
-  const shape = [batch, config.in_channels, config.img_H, config.img_W] as const;
+  const info = networkInfo(config);
+  const shape = [batch, info.input.C, info.input.H, info.input.W] as const;
   const x = randomBatch(shape, opts.seed ?? 1);
   const { initBackend } = await import('../model/backend.js');
   const backend = await initBackend(opts.backend ?? 'wasm');
   const ref = await referenceLogits(config, sd, x, shape);
-  const result: CheckResult = { batch, reference: `TF.js RepMLPResNet (${backend})`, backend };
+  const result: CheckResult = { batch, reference: `TF.js ${info.typeName} (${backend})`, backend };
   if (out.onnx) {
     const { runOnnx } = await import('./onnx_runtime.js');
     result.onnx = difference((await runOnnx(out.onnx, x, shape)).data, ref);
@@ -130,7 +132,7 @@ export interface ExportResult {
  * Builds the graph and writes the requested exports. When the check finds a difference
  * above the tolerance, the outputs are removed and ExportCheckError names the worst.
  */
-export async function exportDeploy(config: RepMLPResNetConfig, sd: StateDict, opts: ExportOptions): Promise<ExportResult> {
+export async function exportDeploy(config: object, sd: StateDict, opts: ExportOptions): Promise<ExportResult> {
   const graph = buildGraph(config, sd);
   const total = [...graph.initializers.values()].reduce((s, t) => s + t.data.byteLength, 0);
   const result: ExportResult = { graph };

@@ -3,7 +3,7 @@
  * and statedict.ts are TF.js-free and can be imported directly where start-up matters.
  */
 export { BackendError, BACKENDS, initBackend, isBackendName, tf, type BackendName } from './backend.js';
-export { buildModel, fromCheckpoint, initParams, ModelLoadError, predictLogits, resolveModel, type BuildOptions, type CheckpointModel, type InitOptions } from './api.js';
+export { buildModel, networkFor, fromCheckpoint, initParams, ModelLoadError, predictLogits, resolveModel, type BuildOptions, type CheckpointModel, type InitOptions } from './api.js';
 export { ConvBN, ConvBNReLU } from './convbn.js';
 export { detectArch, detectMode, inferConfig, type Mode } from './detect.js';
 export { blockChildren, bnEntries, convBNEntries, networkEntries, repmlpEntries, type Entry } from './layout.js';
