@@ -12,6 +12,7 @@ import { archOf } from '../family/registry.js';
 import type { NetworkDesc, Op } from '../family/types.js';
 import type { RepMLPResNetConfig } from '../family/repmlp_resnet/config.js';
 import { GraphBuilder, GraphError } from './builder.js';
+import { foldAffine } from './fold.js';
 import type { Graph, Pads } from './ir.js';
 import { EXPORT_UNITS } from './units/index.js';
 
@@ -130,7 +131,8 @@ export function buildGraphFor(desc: NetworkDesc, sd: StateDict): Graph {
     }
   }
   if (!b.values.has(output)) throw new Error('internal: the description produced no logits');
-  return { input, output, values: b.values, nodes: b.nodes, initializers: b.initializers };
+  // Kept BatchNorms folded into the next 1x1 conv / linear wherever exact (fold.ts).
+  return foldAffine({ input, output, values: b.values, nodes: b.nodes, initializers: b.initializers });
 }
 
 /** The deploy network of a parsed configuration (any family) with the weights of `sd`. */
