@@ -25,19 +25,23 @@ export interface Entry {
 // its layout in family/kinds/, and an implementation per layer that meets it.
 // ---------------------------------------------------------------------------------------
 
-/**
- * Conv2d (no bias) + BatchNorm2d [+ ReLU]: the 2021 ConvBN / ConvBNReLU (`fold: true`,
- * deploy = one biased `conv`), or a conv+BN pair the family's deploy model keeps as it
- * is (`fold: false`, e.g. RepMLPNet's embeddings and FFN: deploy keys = training keys).
- * Keys `conv.weight [out, in/groups, k, k]`, `bn.*`.
- */
-export interface ConvBNParams {
+/** A Conv2d's sizes: weight `[out, in/groups, k, k]`, padding `pad` on every side. */
+export interface ConvGeometry {
   in: number;
   out: number;
   k: number;
   stride: number;
   pad: number;
   groups: number;
+}
+
+/**
+ * Conv2d (no bias) + BatchNorm2d [+ ReLU]: the 2021 ConvBN / ConvBNReLU (`fold: true`,
+ * deploy = one biased `conv`), or a conv+BN pair the family's deploy model keeps as it
+ * is (`fold: false`, e.g. RepMLPNet's embeddings and FFN: deploy keys = training keys).
+ * Keys `conv.weight [out, in/groups, k, k]`, `bn.*`.
+ */
+export interface ConvBNParams extends ConvGeometry {
   /** The module's own ReLU (ConvBNReLU's nonlinearity). */
   relu: boolean;
   fold: boolean;
@@ -56,13 +60,7 @@ export interface LinearParams {
 }
 
 /** nn.Conv2d with its own bias (no BN), e.g. RepMLPNet's gp.fc1 / gp.fc2. */
-export interface ConvParams {
-  in: number;
-  out: number;
-  k: number;
-  stride: number;
-  pad: number;
-  groups: number;
+export interface ConvParams extends ConvGeometry {
   bias: boolean;
 }
 
