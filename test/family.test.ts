@@ -53,7 +53,7 @@ test('every unit kind of every family preset has a layout, a TF.js module, an IR
           // A unit that does not fold keeps its training keys in deploy (nothing folded that the deploy model keeps).
           if (!unitFolds(u)) assert.deepEqual(unitEntries(u, 'deploy'), unitEntries(u, 'train'), `${u.path}: kept as is`);
         }
-        if (mode === 'deploy' && family.name === 'RepMLPResNet') for (const u of d.units) assert.ok(EXPORT_UNITS.has(u.kind), `${u.kind}: IR lowering`);
+        if (mode === 'deploy') for (const u of d.units) assert.ok(EXPORT_UNITS.has(u.kind), `${u.kind}: IR lowering`);
         // Detection finds the preset back from its own layout.
         const sd: StateDict = new Map(descEntries(d).map((e) => [e.name, { shape: e.shape, dtype: e.dtype } as unknown as Tensor]));
         const found = detectArch(sd);
