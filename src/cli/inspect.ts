@@ -129,7 +129,7 @@ export function formatReport(r: InspectReport): string {
   if (r.wrapper === null) lines.push(`no state dict found; ${r.tensors} tensor(s) in the object`);
   else lines.push(`state dict: ${r.wrapper.length ? `under ${r.wrapper.map((k) => `['${k}']`).join('')}` : 'at the top level'}${r.prefix ? `, keys prefixed '${r.prefix}' (DataParallel/DDP)` : ''}`);
   lines.push(`${r.tensors} tensors, ${r.elements.toLocaleString('en-US')} elements (${Object.entries(r.dtypes).map(([d, n]) => `${d}: ${n}`).join(', ') || 'none'})`);
-  if (r.wrapper !== null) lines.push(`architecture: ${r.arch ?? 'not a RepMLP-ResNet preset'}${r.mode ? ` (${r.mode === 'train' ? 'training-time' : 'deploy'} form)` : ''}`);
+  if (r.wrapper !== null) lines.push(`architecture: ${r.arch ?? 'no preset of a known family'}${r.mode ? ` (${r.mode === 'train' ? 'training-time' : 'deploy'} form)` : ''}`);
   if (r.others.length) lines.push(`other entries: ${r.others.map((o) => `${o.key}=${o.value}`).join(', ')}`);
   if (r.entries.length) {
     const w = Math.min(60, Math.max(...r.entries.map((e) => e.name.length)));

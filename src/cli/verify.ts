@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { loadStateDictFile, type StateDict } from '../pth/index.js';
 import { convertTrainingStateDict, ReparamError } from '../reparam/index.js';
 import { hintFromFlags } from './convert.js';
-import { networkInfo } from '../family/registry.js';
+import { NETWORK_FAMILIES, networkInfo } from '../family/registry.js';
 import { normalBatch } from '../util/random.js';
 import { difference } from '../util/compare.js';
 
@@ -98,7 +98,7 @@ export const command: Command = {
     const t0 = performance.now();
     const { stateDict } = await loadStateDictFile(inPath);
     const conv = convertTrainingStateDict(stateDict, { where: inPath, ...(arch !== undefined ? { arch } : {}), ...(hint ? { hint } : {}) });
-    if (!conv.arch) throw new ReparamError(`${inPath}: not a network the toolkit can run (architecture not recognized by any family); give --arch ARCH`);
+    if (!conv.arch) throw new ReparamError(`${inPath}: not a RepMLP-ResNet the toolkit can run, nor a network of the other families it knows (${NETWORK_FAMILIES.map((f) => f.name).filter((n) => n !== 'RepMLPResNet').join(', ')}): architecture not recognized; give --arch ARCH`);
     const config = conv.arch.config;
     const t1 = performance.now();
 
