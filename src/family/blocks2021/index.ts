@@ -8,6 +8,7 @@
 import type { StateDict } from '../../pth/pyobj.js';
 import type { BlockFamily, Claim } from '../types.js';
 import { blockKeys, findConvBnPairs, findRepmlpBlocks, pairKeys, type ConvBnPair } from './find.js';
+import { unresolvedRepMLPNetBlocks } from '../repmlpnet/refuse.js';
 
 export const BLOCKS2021_NAME = 'RepMLP building blocks (2021: RepMLP, ConvBN)';
 
@@ -27,7 +28,8 @@ function parentOf(prefix: string): string {
  * file no deploy model loads.
  */
 export function refusedPatterns(sd: StateDict, pairs: readonly ConvBnPair[]): Claim['refused'] {
-  const refused: Claim['refused'] = [];
+  // RepMLPNet blocks reach here only when their network could not be resolved.
+  const refused: Claim['refused'] = unresolvedRepMLPNetBlocks(sd);
   const byParent = new Map<string, ConvBnPair[]>();
   for (const p of pairs) {
     const parent = parentOf(p.prefix);
