@@ -113,15 +113,22 @@ for (const name of ['net_a', 'net_c']) {
   });
 }
 
-test("run: checkpoints as users hold them (training script's, DDP, {'model'}, --entry ema)", async (t) => {
+for (const kind of ['training-script', 'ddp', 'release'] as const) {
+  test(`run: ${kind} checkpoints as users hold them give the training-time logits`, async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.cleanup);
+    const y = path.join(tmp.dir, 'y.npy');
+    for (const ck of manifest.checkpoints.filter((c) => c.kind === kind)) {
+      const e = await runRel(fx(ck.file), fx(`${ck.case}.input.npy`), fx(ck.logits), y, '--arch', arch(ck.case));
+      assert.ok(e <= LOGITS_TOL, `${ck.file}: relative ${e}`);
+    }
+  });
+}
+
+test("run --entry ema: save_latest's EMA copy instead of 'model'", async (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);
-  const y = path.join(tmp.dir, 'y.npy');
-  for (const ck of manifest.checkpoints) {
-    const e = await runRel(fx(ck.file), fx(`${ck.case}.input.npy`), fx(ck.logits), y, '--arch', arch(ck.case));
-    assert.ok(e <= LOGITS_TOL, `${ck.file}: relative ${e}`);
-  }
-  const e = await runRel(fx('net_c.latest.pth'), fx('net_c.input.npy'), fx('net_c.ema.logits.npy'), y, '--arch', arch('net_c'), '--entry', 'ema');
+  const e = await runRel(fx('net_c.latest.pth'), fx('net_c.input.npy'), fx('net_c.ema.logits.npy'), path.join(tmp.dir, 'y.npy'), '--arch', arch('net_c'), '--entry', 'ema');
   assert.ok(e <= LOGITS_TOL, `--entry ema: relative ${e}`);
 });
 
@@ -195,16 +202,18 @@ test('convert net_b without --arch: partition 4x6 (h*w = 24) cannot come from th
   assert.deepEqual(readdirSync(tmp.dir), []);
 });
 
-test("convert: the training script's checkpoint, DDP and {'model'} files -> the same plain deploy state dict", async (t) => {
-  const tmp = tempDir();
-  t.after(tmp.cleanup);
-  for (const ck of manifest.checkpoints) {
-    const out = path.join(tmp.dir, `${path.basename(ck.file, '.pth')}.deploy.pth`);
-    const r = repmlp('convert', fx(ck.file), out, '--arch', arch(ck.case));
-    assert.equal(r.code, 0, `${ck.file}: ${r.stderr}`);
-    await sameAsDeploy(out, ck.case);
-  }
-});
+for (const kind of ['training-script', 'ddp', 'release'] as const) {
+  test(`convert: ${kind} checkpoints -> the same plain deploy state dict`, async (t) => {
+    const tmp = tempDir();
+    t.after(tmp.cleanup);
+    for (const ck of manifest.checkpoints.filter((c) => c.kind === kind)) {
+      const out = path.join(tmp.dir, `${path.basename(ck.file, '.pth')}.deploy.pth`);
+      const r = repmlp('convert', fx(ck.file), out, '--arch', arch(ck.case));
+      assert.equal(r.code, 0, `${ck.file}: ${r.stderr}`);
+      await sameAsDeploy(out, ck.case);
+    }
+  });
+}
 
 test('convert --help names the families it knows', () => {
   const r = repmlp('convert', '--help');

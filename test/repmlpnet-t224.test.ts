@@ -39,12 +39,15 @@ before(() => {
   if (!skip) s = t224();
 });
 
-test('RepMLPNet-T224: inspect names the preset and tells train / deploy; the training script checkpoint too', { skip, ...T }, () => {
+test('RepMLPNet-T224: inspect names the preset and tells train / deploy', { skip, ...T }, () => {
   const tr = repmlpJson<InspectJson>('inspect', s.train);
   assert.deepEqual([tr.arch, tr.mode, tr.tensors], ['RepMLPNet-T224', 'train', s.meta.train.length]);
   assert.deepEqual(tr.entries.map((e) => [e.name, e.shape]), s.meta.train);
   const de = repmlpJson<InspectJson>('inspect', s.deploy);
   assert.deepEqual([de.arch, de.mode, de.tensors], ['RepMLPNet-T224', 'deploy', s.meta.deploy.length]);
+});
+
+test("RepMLPNet-T224: inspect the training script's checkpoint (CfgNode config shown, never executed)", { skip, ...T }, () => {
   const sc = repmlpJson<InspectJson>('inspect', s.script);
   assert.deepEqual([sc.wrapper, sc.arch, sc.mode], [['model'], 'RepMLPNet-T224', 'train']);
   const others = new Map(sc.others.map((o) => [o.key, o.value]));
@@ -52,12 +55,11 @@ test('RepMLPNet-T224: inspect names the preset and tells train / deploy; the tra
   assert.match(others.get('config')!, /CfgNode/);
 });
 
-test("RepMLPNet-T224: run (detected) gives PyTorch's logits, training-time and deploy, and from the training script's file", { skip, ...T }, async (t) => {
+test("RepMLPNet-T224: run (detected) gives PyTorch's logits, training-time and deploy", { skip, ...T }, async (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);
   const y = path.join(tmp.dir, 'y.npy');
-  const cases: [string, string][] = [[s.train, s.trainY1], [s.deploy, s.y1], [s.script, s.trainY1]];
-  for (const [model, ref] of cases) {
+  for (const [model, ref] of [[s.train, s.trainY1], [s.deploy, s.y1]] as const) {
     const e = await runRel(model, s.x1, ref, y);
     assert.ok(e <= LOGITS_TOL, `${path.basename(model)}: relative ${e}`);
   }
@@ -65,26 +67,38 @@ test("RepMLPNet-T224: run (detected) gives PyTorch's logits, training-time and d
   assert.ok(e <= LOGITS_TOL, `--arch RepMLPNet-T224: relative ${e}`);
 });
 
-test("RepMLPNet-T224: convert = the reference's locality_injection() (keys, order, shapes; values <= 1e-5)", { skip, ...T }, async (t) => {
+test("RepMLPNet-T224: run the training script's checkpoint", { skip, ...T }, async (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);
-  const ref = (await loadStateDictFile(s.deploy)).stateDict;
-  for (const src of [s.train, s.script]) {
-    const out = path.join(tmp.dir, `${path.basename(src)}.deploy.pth`);
-    const r = repmlp('convert', src, out, '--json');
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal((JSON.parse(r.stdout) as { verified: boolean }).verified, true);
-    const got = await loadStateDictFile(out);
-    assert.deepEqual([got.wrapper, got.prefix], [[], null]);
-    assert.deepEqual([...got.stateDict].map(([k, v]) => [k, [...v.shape]]), s.meta.deploy);
-    const worst = assertSameStateDict(got.stateDict, ref, TENSOR_TOL, out);
-    t.diagnostic(`${path.basename(src)}: worst tensor relative difference ${worst.toExponential(2)}`);
-  }
-  // Against the exact (float64) conversion as well.
+  const e = await runRel(s.script, s.x1, s.trainY1, path.join(tmp.dir, 'y.npy'));
+  assert.ok(e <= LOGITS_TOL, `relative ${e}`);
+});
+
+async function convertsToReference(src: string, out: string, t: { diagnostic: (m: string) => void }): Promise<void> {
+  const r = repmlp('convert', src, out, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { verified: boolean }).verified, true);
+  const got = await loadStateDictFile(out);
+  assert.deepEqual([got.wrapper, got.prefix], [[], null]);
+  assert.deepEqual([...got.stateDict].map(([k, v]) => [k, [...v.shape]]), s.meta.deploy);
+  const worst = assertSameStateDict(got.stateDict, (await loadStateDictFile(s.deploy)).stateDict, TENSOR_TOL, out);
+  t.diagnostic(`${path.basename(src)}: worst tensor relative difference ${worst.toExponential(2)}`);
+}
+
+test("RepMLPNet-T224: convert = the reference's locality_injection() (keys, order, shapes; values <= 1e-5, also vs float64)", { skip, ...T }, async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const ours = path.join(tmp.dir, 'deploy.pth');
+  await convertsToReference(s.train, ours, t);
   const exact = path.join(tmp.dir, 'exact.pth');
   runPython([RMN_TOOL, 'convert', s.train, exact, 'RepMLPNet-T224', 'exact']);
-  const ours = path.join(tmp.dir, `${path.basename(s.train)}.deploy.pth`);
   assertSameStateDict((await loadStateDictFile(ours)).stateDict, (await loadStateDictFile(exact)).stateDict, TENSOR_TOL, 'vs exact');
+});
+
+test("RepMLPNet-T224: convert the training script's checkpoint", { skip, ...T }, async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  await convertsToReference(s.script, path.join(tmp.dir, 'deploy.pth'), t);
 });
 
 test("RepMLPNet-T224: export --onnx --tfjs; onnxruntime and stock tf.loadGraphModel give PyTorch's logits; onnx.checker", { skip, ...T }, async (t) => {
