@@ -24,7 +24,7 @@ export const command: Command = {
     quick: { type: 'boolean', help: "skip the release's convert.py steps in PyTorch" },
     jobs: { type: 'string', help: `LIST  jobs to time, comma-separated: ${BENCH_JOBS.join(',')} (default all)` },
     dir: { type: 'string', help: 'DIR  work folder for made checkpoints and outputs (default .bench)' },
-    preset: { type: 'string', multiple: true, help: 'NAME  preset(s) to run without MODEL (default light and bottleneck)' },
+    preset: { type: 'string', multiple: true, help: 'NAME  preset(s) to run without MODEL (default: RepMLP-Res50-light-224, RepMLP-Res50-bottleneck-224, RepMLPNet-T224)' },
   },
   positionals: [0, 1],
   async run({ positionals, values, json }) {
