@@ -12,10 +12,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { FIXTURES, TOOLS, runPython, tempDir, torchSkip } from './helpers/torch.js';
-import { CLI, fx, manifest, npy, onnxCheck, rel, repmlp, repmlpJson, rmnCase, runRel } from './helpers/repmlpnet.js';
+import { CLI, RMN_TOOL, fx, manifest, npy, onnxCheck, rel, repmlp, repmlpJson, rmnCase, runRel } from './helpers/repmlpnet.js';
 import { assertSameStateDict } from './reparam-helpers.js';
 import { loadStateDictFile } from '../src/pth/index.js';
 import { runOnnx } from '../src/export/onnx_runtime.js';
@@ -358,4 +358,52 @@ test('fixtures are reproducible from tools/make_repmlpnet_fixtures.py', { skip: 
       assert.ok(e <= 1e-6, `${n}: relative ${e} from a fresh run`);
     }
   }
+});
+
+// -------------------------------------------------------------------------------- eval
+test("eval net_a over an ImageFolder tree: top-1 / top-5 as PyTorch's predictions give them", { skip: torchSkip() }, async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const images = [fx('sample.png'), path.join(FIXTURES, 'demo', 'samples', 'trouser.png'), path.join(FIXTURES, 'demo', 'samples', 'ankle-boot.jpg')];
+  const want = JSON.parse(runPython([RMN_TOOL, 'predict', arch('net_a'), '--weights', fx('net_a.train.pth'), '--train', ...images])) as { top: { index: number }[] }[];
+  // ImageFolder labels are the sorted class folders c0..c9 -> 0..9, none may be empty: image
+  // k % 3 in folder k, plus images 0 and 1 where PyTorch's top-1 puts them.
+  const top5 = want.map((w) => w.top.map((e) => e.index));
+  const placed: [number, number][] = [...Array(10).keys()].map((k) => [k % 3, k]);
+  placed.push([0, top5[0]![0]!], [1, top5[1]![0]!]);
+  for (const [n, [i, k]] of placed.entries()) {
+    const d = path.join(tmp.dir, 'val', `c${k}`);
+    mkdirSync(d, { recursive: true });
+    copyFileSync(images[i]!, path.join(d, `img${n}${path.extname(images[i]!)}`));
+  }
+  const correct1 = placed.filter(([i, k]) => top5[i]![0] === k).length;
+  const correct5 = placed.filter(([i, k]) => top5[i]!.includes(k)).length;
+  const r = repmlpJson<{ images: number; correct1: number; correct5: number }>('eval', fx('net_a.train.pth'), path.join(tmp.dir, 'val'), '--arch', arch('net_a'));
+  assert.deepEqual([r.images, r.correct1, r.correct5], [placed.length, correct1, correct5]);
+});
+
+// ------------------------------------------------------------------------------ safety
+test('a checkpoint whose "config" is an attack (os.system by REDUCE) is refused by every command; nothing runs', { skip: torchSkip() }, (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const evil = path.join(tmp.dir, 'evil.pth');
+  const marker = path.join(tmp.dir, 'pwned');
+  // Made here, as a user could receive it: the training script's layout with a hostile config.
+  runPython(['-c', [
+    'import os, sys, torch',
+    'class Evil:',
+    '    def __reduce__(self):',
+    "        return (os.system, ('touch ' + sys.argv[2],))",
+    "torch.save({'model': torch.load(sys.argv[3]), 'epoch': 3, 'config': Evil()}, sys.argv[1])",
+  ].join('\n'), evil, marker, fx('net_c.train.pth')]);
+  const out = path.join(tmp.dir, 'out');
+  for (const args of [['inspect', evil], ['convert', evil, `${out}.pth`, '--arch', arch('net_c')],
+    ['run', evil, '--arch', arch('net_c'), '--input', fx('net_c.input.npy'), '--output', `${out}.npy`],
+    ['export', evil, '--arch', arch('net_c'), '--onnx', `${out}.onnx`]]) {
+    const r = repmlp(...args);
+    assert.notEqual(r.code, 0, `${args[0]} accepted it`);
+    assert.match(r.stderr, /^repmlp: error: [^\n]*system[^\n]*\n$/, `${args[0]}: one line naming the global`);
+  }
+  assert.ok(!existsSync(marker), 'the payload ran');
+  assert.deepEqual(readdirSync(tmp.dir), ['evil.pth']);
 });
