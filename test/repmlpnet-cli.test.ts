@@ -225,21 +225,27 @@ test('convert --help names the families it knows', () => {
 test('convert: PyTorch loads the output strictly into the deploy-built reference model, same logits', { skip: torchSkip() }, (t) => {
   const tmp = tempDir();
   t.after(tmp.cleanup);
+  const args: string[] = [];
   for (const name of CASES) {
     const out = path.join(tmp.dir, `${name}.pth`);
     const r = repmlp('convert', fx(`${name}.train.pth`), out, '--arch', arch(name));
     assert.equal(r.code, 0, r.stderr);
-    const e = Number(runPython(['-c', [
-      'import sys, torch, numpy as np',
-      'from repmlpnet_ref import build_model',
-      'm = build_model(sys.argv[1], deploy=True)',
-      'm.load_state_dict(torch.load(sys.argv[2]), strict=True)',
-      'x = torch.from_numpy(np.load(sys.argv[3])); ref = torch.from_numpy(np.load(sys.argv[4]))',
-      'with torch.no_grad(): y = m(x)',
-      'print(float((y - ref).abs().max() / ref.abs().max()))',
-    ].join('\n'), arch(name), out, fx(`${name}.input.npy`), fx(`${name}.train.logits.npy`)]).trim());
-    assert.ok(e <= LOGITS_TOL, `${name}: PyTorch on our conversion vs the training model: relative ${e}`);
+    args.push(arch(name), out, fx(`${name}.input.npy`), fx(`${name}.train.logits.npy`));
   }
+  // One interpreter for all cases (importing torch is the slow part).
+  const errs = JSON.parse(runPython(['-c', [
+    'import json, sys, torch, numpy as np',
+    'from repmlpnet_ref import build_model',
+    'a, out = sys.argv[1:], []',
+    'for cfg, w, x, y in zip(a[0::4], a[1::4], a[2::4], a[3::4]):',
+    '    m = build_model(cfg, deploy=True)',
+    '    m.load_state_dict(torch.load(w), strict=True)',
+    '    ref = torch.from_numpy(np.load(y))',
+    '    with torch.no_grad(): got = m(torch.from_numpy(np.load(x)))',
+    '    out.append(float((got - ref).abs().max() / ref.abs().max()))',
+    'print(json.dumps(out))',
+  ].join('\n'), ...args])) as number[];
+  errs.forEach((e, i) => assert.ok(e <= LOGITS_TOL, `${CASES[i]}: PyTorch on our conversion vs the training model: relative ${e}`));
 });
 
 // ----------------------------------------------------------------------------- export

@@ -5,7 +5,7 @@
  * with NO_TORCH when torch is absent).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import assert from 'node:assert/strict';
@@ -131,6 +131,7 @@ export function t224(): T224Set {
   const cache = path.join(tmpdir(), `repmlp-test-cache-${process.ppid}`);
   const dir = path.join(cache, 'RepMLPNet-T224-0');
   if (!existsSync(path.join(dir, 'meta.json'))) {
+    if (!existsSync(cache)) removeFinishedRunCaches();
     mkdirSync(cache, { recursive: true });
     const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
@@ -143,6 +144,23 @@ export function t224(): T224Set {
     x1: f('x1.npy'), trainY1: f('train_y1.npy'), y1: f('y1.npy'),
     meta: JSON.parse(readFileSync(f('meta.json'), 'utf8')) as T224Set['meta'],
   };
+}
+
+/**
+ * The cache folders of test runs that have ended (runner pid gone), ~1 GB each with T224:
+ * removed here too, since whichever helper creates this run's folder first must do it.
+ * (Same rule as test/helpers/torch.ts; that one is not exported.)
+ */
+function removeFinishedRunCaches(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const m = /^repmlp-test-cache-(\d+)$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
 }
 
 /** torch.onnx.export of a deploy state dict (the benchmark's comparison file). */
