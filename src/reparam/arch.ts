@@ -9,6 +9,7 @@ import { archOf } from '../family/registry.js';
 import type { Arch, NetworkDesc, Unit } from '../family/types.js';
 import { assertLoadable, compareStateDict } from '../model/statedict.js';
 import type { BlockHint } from './geometry.js';
+import { REPARAM_UNITS } from './units/index.js';
 
 const asArch = (a: Arch | RepMLPResNetConfig): Arch => ('family' in a && typeof a.family === 'object' ? (a as Arch) : archOf(a));
 
@@ -17,12 +18,13 @@ export function foldingUnits(desc: NetworkDesc): Unit[] {
   return desc.units.filter(unitFolds);
 }
 
-/** Per-RepMLP hints (h, w, fc3 groups) keyed by unit path, e.g. `stage2.1.light_repmlp`. */
+/** Per-unit hints (a 2021 RepMLP's h, w, fc3 groups) keyed by unit path, e.g. `stage2.1.light_repmlp`. */
 export function archHints(a: Arch | RepMLPResNetConfig): Map<string, BlockHint> {
   const arch = asArch(a);
   const hints = new Map<string, BlockHint>();
   for (const u of arch.family.describe(arch.config, 'train').units) {
-    if (u.kind === 'repmlp2021') hints.set(u.path, { fc3Groups: u.params.fc3Groups, h: u.params.h, w: u.params.w });
+    const h = REPARAM_UNITS.get(u.kind)?.hint?.(u as never);
+    if (h) hints.set(u.path, h);
   }
   return hints;
 }

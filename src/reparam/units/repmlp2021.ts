@@ -13,4 +13,5 @@ export const repmlp2021Reparam: ReparamUnit<'repmlp2021'> = {
     if (!block) throw new ReparamError(`${p}fc3_bn.running_var: missing (RepMLP ${path || '(root)'})`);
     return repmlpJob(sd, block, inferGeometry(sd, block, ctx.hint), ctx.eps);
   },
+  hint: ({ params: p }) => ({ fc3Groups: p.fc3Groups, h: p.h, w: p.w }),
 };

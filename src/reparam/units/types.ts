@@ -14,4 +14,9 @@ export interface ReparamUnit<K extends UnitKind = UnitKind> {
   kind: K;
   /** The job that folds the training-time unit (keys under `unit.path`) into its deploy tensors. */
   job(sd: StateDict, unit: Unit<K>, ctx: ReparamContext): Job;
+  /**
+   * Optional: what the described unit says that its keys alone may not (the 2021 RepMLP's
+   * fc3 groups and partition); merged with the user's flags by the pipeline.
+   */
+  hint?(unit: Unit<K>): BlockHint;
 }
