@@ -137,3 +137,9 @@ test('RepMLPNet-T224: predict with test.py preprocessing (224 / 224) matches PyT
   assert.equal(got[0]!.index, want[0]!.index, `top-1: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
   assert.ok(Math.abs(got[0]!.probability - want[0]!.probability) <= 1e-3, 'top-1 probability');
 });
+
+test('RepMLPNet-T224: verify (detected) — training-time vs converted within tolerance, exit 0', { skip, ...T }, () => {
+  const v = repmlpJson<{ ok: boolean; results: { name: string; ok: boolean; maxRelDiff: number }[] }>('verify', s.train);
+  assert.equal(v.ok, true, JSON.stringify(v.results));
+  for (const r of v.results) assert.ok(r.ok && r.maxRelDiff <= LOGITS_TOL, JSON.stringify(r));
+});
