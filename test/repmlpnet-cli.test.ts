@@ -147,6 +147,7 @@ test('configs: "family" selects RepMLPNet; a bad field is one line naming it; Re
   bad({ sharesets_nums: [3, 4, 4, 8] }, /sharesets_nums/);
   bad({ hidden_width: 7 }, /hidden_width/);
   bad({ channels: [8, 16, 16] }, /channels|num_blocks|stages/);
+  bad({ input_size: 48 }, /input_size/); // stage-0 map 12 is not a multiple of the 8x8 partition
   assert.ok(!existsSync(path.join(tmp.dir, 'y.npy')), 'no output left behind');
 
   // The 2021 family's JSON with its family name (fixtures/export/custom.json).
