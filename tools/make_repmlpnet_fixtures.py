@@ -14,9 +14,12 @@ Per case NAME (see CASES):
 Checkpoints as users hold them (CHECKPOINTS): the training script's own files
 ({'model', 'optimizer', 'lr_scheduler', 'max_accuracy', 'epoch', 'config': yacs CfgNode},
 optionally 'amp' and 'ema'), a DDP `module.` state dict, a `{'model': sd}` release file.
-An image and the expected `predict` top-5 (test.py's preprocessing), an ONNX file from
-manifest.json lists everything for the tests. (torch.onnx.export files are made on the
-fly by tools/torch_repmlpnet_export.py onnx, to keep the committed fixtures small.)
+An image and the expected `predict` top-5 (test.py's preprocessing). manifest.json lists
+everything for the tests. (torch.onnx.export files are made on the fly by
+tools/torch_repmlpnet_export.py onnx, to keep the committed fixtures small.)
+
+The state dicts and inputs are byte-identical from run to run (seeded); logits and
+probabilities may differ in the last float32 bits with the machine's thread count.
 
 Everything here is produced by this script; nothing is hand-edited.
 """
