@@ -4,7 +4,8 @@
  * seeded batch and compared with the TF.js RepMLPResNet built from the same deploy
  * weights. Used by `repmlp export` and the tests.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
 import { RepmlpError } from '../errors.js';
 import { loadStateDictFile, type StateDict } from '../pth/index.js';
 import { detectMode, resolveModel } from '../model/detect.js';
@@ -14,6 +15,8 @@ import type { Graph } from './ir.js';
 import { writeOnnx, type OnnxOptions, type OnnxWriteResult } from './onnx.js';
 import { writeTfjs, type TfjsWriteResult } from './tfjs.js';
 import { normalBatch } from '../util/random.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { IMAGENET_PREPROCESS } from '../io/image.js';
 import { difference as valueDifference, type Difference } from '../util/compare.js';
 
 export type { Difference };
@@ -132,8 +135,29 @@ export interface ExportResult {
  * Builds the graph and writes the requested exports. When the check finds a difference
  * above the tolerance, the outputs are removed and ExportCheckError names the worst.
  */
+/**
+ * A model card (app/meta.ts's format) for the exports when the family's test script
+ * prepares images differently from the default (the 2021 release's shorter side at
+ * 256/224 of the crop): RepMLPNet's test.py resizes to the crop size itself. predict /
+ * eval read it next to an .onnx file or inside a TF.js folder. Null when the default fits.
+ */
+export function exportCard(config: object): string | null {
+  const info = networkInfo(config);
+  const { C, H, W } = info.input;
+  const defaultResize = Math.round((Math.min(H, W) * IMAGENET_PREPROCESS.resize!) / 224);
+  if (C !== 3 || info.resizeShorter === defaultResize) return null;
+  const preprocess = { ...IMAGENET_PREPROCESS, resize: info.resizeShorter, crop: H === W ? H : [H, W] };
+  return JSON.stringify({ name: `${info.family} export`, preprocess }, null, 2) + '\n';
+}
+
+/** `a/t224.onnx` -> `a/t224.meta.json` (app/meta.ts sidecarPath's rule). */
+function onnxCardPath(file: string): string {
+  return path.join(path.dirname(file), `${path.basename(file, path.extname(file))}.meta.json`);
+}
+
 export async function exportDeploy(config: object, sd: StateDict, opts: ExportOptions): Promise<ExportResult> {
   const graph = buildGraph(config, sd);
+  const card = exportCard(config);
   const total = [...graph.initializers.values()].reduce((s, t) => s + t.data.byteLength, 0);
   const result: ExportResult = { graph };
   const written: string[] = [];
@@ -142,9 +166,17 @@ export async function exportDeploy(config: object, sd: StateDict, opts: ExportOp
       result.onnx = await writeOnnx(opts.onnx, graph, opts, (n) => opts.onPhase?.('onnx', n, total));
       written.push(opts.onnx);
       if (result.onnx.externalData) written.push(result.onnx.externalData);
+      // A card the user already keeps there is theirs: never replaced.
+      const side = onnxCardPath(opts.onnx);
+      if (card && !existsSync(side)) {
+        await writeFileAtomic(side, async (fh) => {
+          await fh.write(card);
+        });
+        written.push(side);
+      }
     }
     if (opts.tfjs) {
-      result.tfjs = await writeTfjs(opts.tfjs, graph, {}, (n) => opts.onPhase?.('tfjs', n, total));
+      result.tfjs = await writeTfjs(opts.tfjs, graph, card ? { extraFiles: { 'model.meta.json': card } } : {}, (n) => opts.onPhase?.('tfjs', n, total));
       written.push(opts.tfjs);
     }
     if (opts.check ?? true) {

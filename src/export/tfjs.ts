@@ -481,7 +481,7 @@ export interface TfjsWriteResult {
 }
 
 /** Writes DIR/model.json and its shards; DIR is replaced atomically as a whole. */
-export async function writeTfjs(dir: string, g: Graph, opts: { producerVersion?: string } = {}, onBytes?: (n: number) => void): Promise<TfjsWriteResult> {
+export async function writeTfjs(dir: string, g: Graph, opts: { producerVersion?: string; /** Small text files written into DIR with the model (e.g. a model card). */ extraFiles?: Record<string, string> } = {}, onBytes?: (n: number) => void): Promise<TfjsWriteResult> {
   const a = tfjsArtifacts(g, opts);
   let bytes = 0;
   await writeDirAtomic(dir, async (tmp) => {
@@ -491,6 +491,7 @@ export async function writeTfjs(dir: string, g: Graph, opts: { producerVersion?:
       bytes += shard.byteLength;
       onBytes?.(bytes);
     }
+    for (const [name, text] of Object.entries(opts.extraFiles ?? {})) await writeBytesAtomic(join(tmp, name), new TextEncoder().encode(text));
     await writeBytesAtomic(join(tmp, 'model.json'), new TextEncoder().encode(JSON.stringify(a.modelJson)));
   });
   return { dir, shards: a.shards.length, bytes, nodes: a.modelJson.modelTopology.node.length };
