@@ -15,12 +15,15 @@ import { repmlpResNet } from './repmlp_resnet/index.js';
 import { repmlpNet } from './repmlpnet/index.js';
 import type { Arch, BlockFamily, Entry, Mode, NetworkDesc, NetworkFamily } from './types.js';
 
+/** Complete networks, in the order help texts list them. */
+export const NETWORK_FAMILIES: readonly NetworkFamily<any>[] = [repmlpResNet, repmlpNet];
+
 /**
- * Complete networks, in the order detection tries them. RepMLPNet first: its mode
- * detection answers only for its own keys (repmlp_block.*), while the 2021 one reads any
- * kept BatchNorm (RepMLPNet's deploy model keeps several) as training-time.
+ * The order mode detection and shape inference ask them in: the most specific first.
+ * RepMLPNet's checks answer only for its own keys (repmlp_block.*), while the 2021 mode
+ * check reads any kept BatchNorm (RepMLPNet's deploy model keeps several) as training-time.
  */
-export const NETWORK_FAMILIES: readonly NetworkFamily<any>[] = [repmlpNet, repmlpResNet];
+const DETECTION_ORDER: readonly NetworkFamily<any>[] = [repmlpNet, repmlpResNet];
 
 /** Building blocks for users' own models (tried by the converter when no network matches). */
 export const BLOCK_FAMILIES: readonly BlockFamily[] = [blocks2021];
@@ -127,7 +130,7 @@ function presetLayouts() {
 
 /** The mode the first family that recognizes the keys tells, else null. */
 export function detectMode(sd: StateDict): Mode | null {
-  for (const f of NETWORK_FAMILIES) {
+  for (const f of DETECTION_ORDER) {
     const m = f.detectMode(sd);
     if (m) return m;
   }
@@ -143,7 +146,7 @@ export function detectArch(sd: StateDict): (Arch & { mode: Mode }) | null {
     const m = p.arch.family.detectMode(sd);
     if ((m === null || m === p.mode) && matchesLayout(p.entries, sd)) return { ...p.arch, mode: p.mode };
   }
-  for (const family of NETWORK_FAMILIES) {
+  for (const family of DETECTION_ORDER) {
     const mode = family.detectMode(sd);
     const config = family.infer(sd, mode);
     if (config !== null) {
