@@ -17,8 +17,14 @@ import { foldAvgBn } from './fold_avg_bn.js';
 import { blockKeys, blockName, findConvBnPairs, findRepmlpBlocks, get, pairKeys, type BnKeys, type ConvBnPair, type RepmlpBlock } from './find.js';
 import { inferGeometry, type BlockGeometry, type BlockHint } from './geometry.js';
 import { familyNames } from '../family/registry.js';
-import { refusedPatterns } from '../family/blocks2021/index.js';
-import type { Unit } from '../family/types.js';
+
+/**
+ * A unit to fold: described by a family (with its params) or claimed by a building-blocks
+ * family from the keys (no params: the rule reads them off the shapes).
+ */
+export type ConvertUnit = Unit | { kind: UnitKind; path: string; params?: undefined };
+import { BLOCK_FAMILIES } from '../family/registry.js';
+import type { Unit, UnitKind } from '../family/types.js';
 import { REPARAM_UNITS } from './units/index.js';
 
 export const BN_EPS = 1e-5;
@@ -35,7 +41,7 @@ export interface ConvertOptions {
    * form differs): each is converted by its kind's rule (./units/). Without it, the 2021
    * building blocks are claimed by their keys (RepMLP blocks and ConvBN pairs anywhere).
    */
-  units?: readonly Unit[];
+  units?: readonly ConvertUnit[];
   /** Called after each converted block or pair with the fc3/conv elements done so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -144,27 +150,43 @@ function hintFor(opts: ConvertOptions, name: string): BlockHint | undefined {
   return own ?? opts.defaultHint;
 }
 
-/** Every RepMLP block with its resolved geometry; throws naming the block when a hint is needed. */
-export function planConversion(sd: StateDict, opts: ConvertOptions = {}): { blocks: { block: RepmlpBlock; geometry: BlockGeometry }[]; pairs: ConvBnPair[] } {
-  const found = findRepmlpBlocks(sd);
-  const pairs = findConvBnPairs(sd, found);
-  const refused = refusedPatterns(sd, pairs);
-  if (refused.length) {
-    const r = refused[0]!;
-    const keys = r.keys.length > 6 ? `${r.keys.slice(0, 6).join(', ')}, ... (${r.keys.length} keys)` : r.keys.join(', ');
-    throw new ReparamError(`${r.path}: unknown block pattern: ${r.pattern}; no family description claims it (tried ${familyNames().join(', ')}); keys ${keys}. Refusing rather than folding its conv+BN pairs one by one (no deploy model would load that)${refused.length > 1 ? `; ${refused.length - 1} more such block(s)` : ''}`);
+/**
+ * The units the building-blocks families claim in a state dict of an unknown model (the
+ * 2021 RepMLP blocks and ConvBN pairs anywhere); throws on a pattern they know to be
+ * another network's re-parameterizable block, naming it, its keys and the families tried.
+ */
+export function claimUnits(sd: StateDict): ConvertUnit[] {
+  const units: ConvertUnit[] = [];
+  for (const f of BLOCK_FAMILIES) {
+    const claim = f.claim(sd);
+    const r = claim.refused[0];
+    if (r) {
+      const keys = r.keys.length > 6 ? `${r.keys.slice(0, 6).join(', ')}, ... (${r.keys.length} keys)` : r.keys.join(', ');
+      throw new ReparamError(`${r.path}: unknown block pattern: ${r.pattern}; no family description claims it (tried ${familyNames().join(', ')}); keys ${keys}. Refusing rather than folding its conv+BN pairs one by one (no deploy model would load that)${claim.refused.length > 1 ? `; ${claim.refused.length - 1} more such block(s)` : ''}`);
+    }
+    units.push(...claim.units);
   }
-  const blocks = found.map((block) => ({ block, geometry: inferGeometry(sd, block, hintFor(opts, blockName(block.prefix))) }));
-  return { blocks, pairs };
+  return units;
 }
 
-/** Jobs for described units (the family's fold rules, by kind). */
-function unitJobs(sd: StateDict, units: readonly Unit[], opts: ConvertOptions, eps: number): Job[] {
+/** Every RepMLP block with its resolved geometry; throws naming the block when a hint is needed. */
+export function planConversion(sd: StateDict, opts: ConvertOptions = {}): { blocks: { block: RepmlpBlock; geometry: BlockGeometry }[]; pairs: ConvBnPair[] } {
+  const units = claimUnits(sd);
+  const found = findRepmlpBlocks(sd);
+  const blocks = found.map((block) => ({ block, geometry: inferGeometry(sd, block, hintFor(opts, blockName(block.prefix))) }));
+  return { blocks, pairs: units.length ? findConvBnPairs(sd, found) : [] };
+}
+
+/** Jobs for the units to fold (described or claimed), by their kinds' rules. */
+function unitJobs(sd: StateDict, units: readonly ConvertUnit[], opts: ConvertOptions, eps: number): Job[] {
   return units.map((u) => {
     const impl = REPARAM_UNITS.get(u.kind);
     if (!impl) throw new ReparamError(`${u.path}: no re-parameterization rule for unit kind '${u.kind}'`);
     const hint = hintFor(opts, u.path === '' ? '(root)' : u.path);
-    return impl.job(sd, u as never, { eps, ...(hint ? { hint } : {}) });
+    const ctx = { eps, ...(hint ? { hint } : {}) };
+    if (u.params !== undefined) return impl.job(sd, u as never, ctx);
+    if (!impl.jobFromKeys) throw new ReparamError(`${u.path}: unit kind '${u.kind}' cannot be folded from its keys alone; give --arch`);
+    return impl.jobFromKeys(sd, u.path, ctx);
   });
 }
 
@@ -251,13 +273,7 @@ function checkDtypes(sd: StateDict, keys: string[]): void {
 export function convertStateDict(sd: StateDict, opts: ConvertOptions & { lazy?: boolean } = {}): ConvertResult {
   const eps = opts.eps ?? BN_EPS;
   const t0 = performance.now();
-  let planned: Job[];
-  if (opts.units) {
-    planned = unitJobs(sd, opts.units, opts, eps);
-  } else {
-    const { blocks, pairs } = planConversion(sd, opts);
-    planned = [...blocks.map((b) => repmlpJob(sd, b.block, b.geometry, eps)), ...pairs.map((p) => convBnJob(sd, p, eps))];
-  }
+  const planned = unitJobs(sd, opts.units ?? claimUnits(sd), opts, eps);
   const drop = new Set<string>(planned.flatMap((j) => j.inputs));
   checkDtypes(sd, [...drop]);
   const order = new Map([...sd.keys()].map((k, i) => [k, i]));

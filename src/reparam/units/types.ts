@@ -12,8 +12,13 @@ export interface ReparamContext {
 
 export interface ReparamUnit<K extends UnitKind = UnitKind> {
   kind: K;
-  /** The job that folds the training-time unit (keys under `unit.path`) into its deploy tensors. */
+  /** The job that folds the described training-time unit (keys under `unit.path`) into its deploy tensors. */
   job(sd: StateDict, unit: Unit<K>, ctx: ReparamContext): Job;
+  /**
+   * Kinds a building-blocks family claims by their keys (no params known): the same fold,
+   * with everything read off the shapes.
+   */
+  jobFromKeys?(sd: StateDict, path: string, ctx: ReparamContext): Job;
   /**
    * Optional: what the described unit says that its keys alone may not (the 2021 RepMLP's
    * fc3 groups and partition); merged with the user's flags by the pipeline.
