@@ -41,7 +41,8 @@ export function presetNames(): string[] {
 
 /** Family names for messages ("tried RepMLPResNet, RepMLPNet, RepMLP building blocks"). */
 export function familyNames(): string[] {
-  return [...NETWORK_FAMILIES.map((f) => f.name), ...BLOCK_FAMILIES.map((f) => f.name)];
+  // In the order they are tried.
+  return [...DETECTION_ORDER.map((f) => f.name), ...BLOCK_FAMILIES.map((f) => f.name)];
 }
 
 /** The family a parsed configuration belongs to. */
