@@ -1,6 +1,7 @@
 /**
- * RepMLPNet in TF.js (Ding et al., CVPR 2022, arXiv 2112.11081; shared/spec/repmlpnet.md),
- * training-time and deploy (after locality_injection()) forms, NHWC inside.
+ * RepMLPNet's RepMLPBlock as a TF.js unit (Ding et al., CVPR 2022, arXiv 2112.11081;
+ * shared/spec/repmlpnet.md), training-time and deploy (after locality_injection()) forms,
+ * NHWC inside; the rest of the network is generic (model/network.ts).
  *
  * RepMLPBlock, per image: a gate g = sigmoid(fc2(relu(fc1(mean(x))))) per channel; the map
  * cut into h x w patches; channel c of every patch goes through its share-set's matrix
