@@ -1,6 +1,9 @@
 /** State-dict entry builders shared by the unit kinds' layouts (PyTorch's registration order). */
 import type { Entry } from './types.js';
 
+/** BatchNorm eps of every module in both families (not stored in state dicts). */
+export const BN_EPS = 1e-5;
+
 export const f32 = (name: string, shape: number[]): Entry => ({ name, shape, dtype: 'float32' });
 
 export function withPrefix(prefix: string, entries: readonly Entry[]): Entry[] {

@@ -10,7 +10,7 @@ import type { StateDict } from '../pth/pyobj.js';
 import type { Entry } from './layout.js';
 import { assertLoadable, compareStateDict, type StateDictReport, StateDictError } from './statedict.js';
 
-export const BN_EPS = 1e-5;
+export { BN_EPS } from '../family/entries.js';
 
 /** One state-dict entry's value, in PyTorch's layout. */
 export class Slot {

@@ -27,7 +27,9 @@ import { BLOCK_FAMILIES } from '../family/registry.js';
 import type { Unit, UnitKind } from '../family/types.js';
 import { REPARAM_UNITS } from './units/index.js';
 
-export const BN_EPS = 1e-5;
+import { BN_EPS } from '../family/entries.js';
+
+export { BN_EPS };
 
 export interface ConvertOptions {
   /** Per-block hints, keyed by block name (`stage2.1.light_repmlp`, `(root)` for a bare RepMLP). */

@@ -1,4 +1,4 @@
-import { BN_EPS } from '../../model/module.js';
+import { BN_EPS } from '../../family/entries.js';
 import type { ExportUnit } from './types.js';
 
 /**
