@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { FIXTURES, ROOT, tempDir } from './helpers/torch.js';
 import { Tensor } from '../src/tensor.js';
@@ -161,3 +161,22 @@ for (const name of ['light_64', 'light_112_p7', 'base_odd_50x70']) {
     }
   });
 }
+
+test('layers: family/ imports no TF.js and nothing above it; no layer imports a higher one', () => {
+  const SRC = path.join(ROOT, 'src');
+  const rank: Record<string, number> = { pth: 0, io: 0, util: 0, family: 1, model: 2, reparam: 3, export: 4, app: 5, cli: 6 };
+  const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(path.join(dir, d.name)) : d.name.endsWith('.ts') ? [path.join(dir, d.name)] : []));
+  for (const layer of ['family', 'model', 'reparam', 'export']) {
+    for (const f of files(path.join(SRC, layer))) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/(?:from|import\()\s*'([^']+)'/g)) {
+        const spec = m[1]!;
+        if (layer === 'family') assert.ok(!spec.startsWith('@tensorflow'), `${path.relative(ROOT, f)} imports ${spec}`);
+        if (!spec.startsWith('.')) continue;
+        const target = path.relative(SRC, path.resolve(path.dirname(f), spec)).split(path.sep)[0]!;
+        const r = rank[target];
+        if (r !== undefined) assert.ok(r <= rank[layer]!, `${path.relative(ROOT, f)} (${layer}) imports ${spec} (${target}, a higher layer)`);
+      }
+    }
+  }
+});
