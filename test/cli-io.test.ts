@@ -83,7 +83,7 @@ test('inspect: human summary; errors are one line', async () => {
     assertError(repmlp('inspect', cutLegacy), /^repmlp: error: .*cut\.legacy\.pth: storage \d+: \d+ bytes at offset \d+ run past the end of the file \(1400 bytes\)$/);
     const evil = path.join(dir, 'evil.pth');
     writeFileSync(evil, await zipWith(new PickleAsm().global('posix', 'system').str('id').op(WOP.TUPLE1, WOP.REDUCE).stop()));
-    assertError(repmlp('inspect', evil), `${evil}: archive/data.pkl: refusing global 'posix.system': not in torch's weights_only allow-list`);
+    assertError(repmlp('inspect', evil), `${evil}: archive/data.pkl: refusing global 'posix.system': only an attack uses it (code execution, processes, files, network, imports or pickle loading); see docs/safety.md`);
     assertError(repmlp('inspect'), 'inspect: expected 1 argument(s), got 0; usage: repmlp inspect FILE [--json]');
   } finally {
     cleanup();

@@ -3,6 +3,7 @@
  * exact for every RepMLP (also C != O) and every conv+BN pair; OUT is re-read and
  * compared with what was converted before the command reports success.
  */
+import { READ_OPTIONS, readOptions } from './read-options.js';
 import { performance } from 'node:perf_hooks';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { ZipReader } from '../pth/zip.js';
@@ -123,6 +124,8 @@ export const command: Command = {
     'fc3-groups': { type: 'string', help: 'G  fc3 groups of RepMLPs whose shapes do not tell (no global perceptron)' },
     partition: { type: 'string', help: 'HxW  partition size of RepMLPs whose h*w is not a square' },
     format: { type: 'string', help: 'FMT  pth (torch zip, default) or safetensors' },
+
+    ...READ_OPTIONS,
   },
   positionals: [2, 2],
   async run({ positionals, values, json }) {
@@ -132,7 +135,7 @@ export const command: Command = {
     const format = outputFormat(values, outPath);
     const hint = hintFromFlags(values);
     const arch = str(values, 'arch');
-    const loaded = await loadStateDictFile(inPath);
+    const loaded = await loadStateDictFile(inPath, readOptions(values));
     const t1 = performance.now();
     cpu.push(cpuMs());
     // Lazy: the conversion runs inside the write, block k+1 computed while block k is

@@ -5,6 +5,7 @@
  * is 1 when any relative difference exceeds --tolerance (shared/spec/cli.md).
  * Relative difference: max|a - ref| / max|ref|.
  */
+import { READ_OPTIONS, readOptions } from './read-options.js';
 import { performance } from 'node:perf_hooks';
 import { type Command, type OptionValues, int, printJson, str } from './command.js';
 import { UsageError } from '../errors.js';
@@ -83,6 +84,8 @@ export const command: Command = {
     partition: { type: 'string', help: 'HxW  as for convert' },
     onnx: { type: 'string', help: 'FILE  also compare an exported ONNX model (onnxruntime-node)' },
     tfjs: { type: 'string', help: 'DIR  also compare an exported TF.js graph model (tf.loadGraphModel)' },
+
+    ...READ_OPTIONS,
   },
   positionals: [1, 1],
   async run({ positionals, values, json }) {
@@ -95,7 +98,7 @@ export const command: Command = {
     const arch = str(values, 'arch');
     const hint = hintFromFlags(values);
     const t0 = performance.now();
-    const { stateDict } = await loadStateDictFile(inPath);
+    const { stateDict } = await loadStateDictFile(inPath, readOptions(values));
     const conv = convertTrainingStateDict(stateDict, { where: inPath, ...(arch !== undefined ? { arch } : {}), ...(hint ? { hint } : {}) });
     if (!conv.arch) throw new ReparamError(`${inPath}: not a RepMLP-ResNet the toolkit can run (architecture not recognized); give --arch ARCH`);
     const config = conv.arch.config;

@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import { RepmlpError } from '../errors.js';
 import { loadStateDictFile, type StateDict } from '../pth/index.js';
+import type { LoadOptions } from '../pth/checkpoint.js';
 import type { RepMLPResNetConfig } from '../model/config.js';
 import { detectMode, resolveModel } from '../model/detect.js';
 import { buildGraph } from './graph.js';
@@ -34,8 +35,8 @@ export interface DeployModel {
 }
 
 /** Reads IN and returns the deploy state dict with its architecture (converting first when needed). */
-export async function loadDeploy(file: string, arch?: string): Promise<DeployModel> {
-  const loaded = await loadStateDictFile(file);
+export async function loadDeploy(file: string, arch?: string, read: LoadOptions = {}): Promise<DeployModel> {
+  const loaded = await loadStateDictFile(file, read);
   const sd = loaded.stateDict;
   const mode = detectMode(sd);
   if (mode === 'train') {

@@ -37,7 +37,7 @@ function readHeaderPickles(src: ByteSource, parse: (bytes: Uint8Array) => void):
   }
 }
 
-export function readLegacy(src: ByteSource): PyValue {
+export function readLegacy(src: ByteSource, pickleOpts: { strictGlobals?: boolean; inertGlobals?: Set<string> } = {}): PyValue {
   const roots = new Map<string, RootStorage>();
   const views = new Map<string, Storage>();
   let result: PyValue = null;
@@ -53,7 +53,8 @@ export function readLegacy(src: ByteSource): PyValue {
     if (proto.value !== PROTOCOL) throw new LegacyError(`${src.name}: legacy protocol version ${String(proto.value)} is not supported (expected 1001)`);
     const sys = unpickle(bytes, { start: proto.end, where: where('sys_info') });
     checkSysInfo(sys.value, src.name);
-    const main = unpickle(bytes, { start: sys.end, where: where('data'), persistentLoad: (pid) => loadStorage(pid, roots, views, src) });
+    pickleOpts.inertGlobals?.clear(); // a retry with a larger window starts over
+    const main = unpickle(bytes, { start: sys.end, where: where('data'), persistentLoad: (pid) => loadStorage(pid, roots, views, src), ...pickleOpts });
     const keyList = unpickle(bytes, { start: main.end, where: where('storage keys') });
     if (!Array.isArray(keyList.value) || !keyList.value.every((k) => typeof k === 'string')) throw new LegacyError(`${src.name}: legacy storage key list is malformed`);
     result = main.value;
