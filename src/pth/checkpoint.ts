@@ -7,11 +7,10 @@ import { type ByteSource, FileSource, MemorySource } from './source.js';
 import { ZipReader, isZip } from './zip.js';
 import { PickleError, storageDType, unpickle } from './pickle.js';
 import { readLegacy } from './legacy.js';
-import { readSafetensors } from './safetensors.js';
+import { readSafetensors, startsLikeSafetensors } from './safetensors.js';
 import { findStateDict, knownPrefixes, stripPrefix, toStateDict } from './statedict.js';
 
 const PICKLE_PROTO = 0x80;
-const OPEN_BRACE = 0x7b;
 
 export class CheckpointError extends RepmlpError {
   override name = 'CheckpointError';
@@ -69,10 +68,10 @@ export function readCheckpointSync(src: string | Uint8Array, opts: ReadOptions =
   const pickleOpts = { strictGlobals: opts.strictGlobals === true, inertGlobals: inert };
   const done = (format: CheckpointFormat, root: PyValue): Checkpoint => ({ format, root, inertGlobals: [...inert].sort() });
   if (isZip(head)) return done('zip', readZip(source, pickleOpts));
-  // safetensors has a '{' after its 8-byte length; a legacy file starts with the magic
+  // safetensors has a '{' (or JSON whitespace) after its 8-byte length; a legacy file starts with the magic
   // number's pickle (80 02 8a 0a 6c fc 9c 46 f9 ...: never '{' there, whatever the
   // protocol). Sniffed by shape only, so the reader itself reports a lying length.
-  if (head.length > 8 && head[8] === OPEN_BRACE) return done('safetensors', readSafetensors(source));
+  if (startsLikeSafetensors(head)) return done('safetensors', readSafetensors(source));
   if (head[0] !== PICKLE_PROTO) {
     const hex = [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new CheckpointError(`${source.name}: not a checkpoint: neither a torch zip (PK\\x03\\x04), a legacy torch file (pickle, 0x80 0x02) nor safetensors (length + '{'); it starts with ${hex}`);
