@@ -69,6 +69,24 @@ export class Storage {
     return this.data ?? this.readOnce();
   }
 
+  /**
+   * `length` bytes from `byteOffset`, without loading (or keeping) the rest: a view of a
+   * large flat buffer reads its own range only. Kept bytes are shared (a subarray);
+   * otherwise the range is read from the source file when it can be, else from a whole
+   * read that is not kept.
+   */
+  bytesInRange(byteOffset: number, length: number): Uint8Array {
+    if (byteOffset < 0 || length < 0 || byteOffset + length > this.byteLength) {
+      throw new TensorError(`bytes ${byteOffset}..${byteOffset + length} lie outside storage ${this.key ?? ''} of ${this.byteLength} bytes`);
+    }
+    if (this.data) return this.data.subarray(byteOffset, byteOffset + length);
+    if (this.ahead) return this.ahead.subarray(byteOffset, byteOffset + length);
+    if (byteOffset === 0 && length === this.byteLength) return this.bytesUncached();
+    const src = this.sourceRegion?.source as (RangeReader & FileRegion['source']) | undefined;
+    if (src && typeof src.read === 'function') return src.read(this.sourceRegion!.offset + byteOffset, length);
+    return this.bytesUncached().subarray(byteOffset, byteOffset + length);
+  }
+
   /** The bytes read ahead, or read now; checked against the storage's size. */
   private readOnce(): Uint8Array {
     const got = this.takeAhead() ?? this.load!();
@@ -134,6 +152,11 @@ export class Storage {
   }
 }
 
+/** A region source that can also read synchronously (src/pth/source.ts FileSource). */
+interface RangeReader {
+  read(offset: number, length: number): Uint8Array;
+}
+
 export function contiguousStrides(shape: readonly number[]): number[] {
   const stride = new Array<number>(shape.length);
   let s = 1;
@@ -188,14 +211,36 @@ export class Tensor {
   /** Bytes of the tensor in C order: a zero-copy subarray when contiguous, else a copy. */
   contiguousBytes(): Uint8Array {
     const item = dtypeInfo(this.dtype).itemSize;
-    const src = this.storage.bytes();
-    if (this.isContiguous()) return src.subarray(this.offset * item, (this.offset + this.numel) * item);
+    if (this.isContiguous()) {
+      // Kept bytes stay shared; a view of a storage not loaded reads just its range.
+      return this.storage.loaded ? this.storage.bytes().subarray(this.offset * item, (this.offset + this.numel) * item) : this.storage.bytesInRange(this.offset * item, this.numel * item);
+    }
     // A view (stride 0, say) may name far more elements than its storage holds.
     if (this.numel * item > MAX_BYTES) throw new TensorError(`view [${this.shape}] of ${this.numel * item} bytes is too large to copy into one array`);
+    // Only the span the view touches is read (and not kept) when the storage is not loaded.
+    let first = this.offset;
+    let last = this.offset;
+    for (let i = 0; i < this.shape.length; i++) {
+      const reach = (this.shape[i]! - 1) * this.stride[i]!;
+      if (reach < 0) first += reach;
+      else last += reach;
+    }
+    const src = this.storage.loaded ? this.storage.bytes() : this.storage.bytesInRange(first * item, (last - first + 1) * item);
+    const base = this.storage.loaded ? 0 : first;
     const out = new Uint8Array(this.numel * item);
     let o = 0;
+    if (item === 4 && src.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
+      // element-wise through 32-bit words: the common float32 case, ~10x fewer calls than set()
+      const s32 = new Uint32Array(src.buffer, src.byteOffset, src.byteLength >> 2);
+      const o32 = new Uint32Array(out.buffer);
+      this.forEachIndex((idx) => {
+        o32[o++] = s32[idx - base]!;
+      });
+      return out;
+    }
     this.forEachIndex((idx) => {
-      out.set(src.subarray(idx * item, idx * item + item), o);
+      const at = (idx - base) * item;
+      for (let b = 0; b < item; b++) out[o + b] = src[at + b]!;
       o += item;
     });
     return out;

@@ -127,7 +127,7 @@ test('prefix: errors leave no output and keep an old one intact; output over inp
   try {
     const out = path.join(dir, 'out.pth');
     const plain = path.join(CKPT, 'state_dict.pth');
-    assertError(repmlp('prefix', plain, out), `${plain}: no state-dict key starts with 'module.' (keys look like 'conv.weight', 'bn.weight', 'bn.bias'); nothing to strip`);
+    assertError(repmlp('prefix', plain, out), `${plain}: no known wrapper prefix (module., _orig_mod.) on the state-dict keys (keys look like 'conv.weight', 'bn.weight', 'bn.bias'); nothing to strip (give --strip PREFIX or --add PREFIX)`);
     assert.ok(!existsSync(out));
     writeFileSync(out, 'old output');
     assertError(repmlp('prefix', plain, out, '--strip', 'backbone.'), /nothing to strip$/);
@@ -146,6 +146,7 @@ test('prefix: errors leave no output and keep an old one intact; output over inp
     copyFileSync(path.join(CKPT, 'ddp_wrapped.pth'), same);
     const r = repmlp('prefix', same, same);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /replaced the input/);
     const back = (await readCheckpoint(same)).root as PyDict;
     assert.deepEqual([...(back.map.get('state_dict') as PyDict).map.keys()].slice(0, 1), ['conv.weight']);
     assert.deepEqual(leftovers(dir), []);

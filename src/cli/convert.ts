@@ -14,6 +14,8 @@ import { loadStateDictFile, stateDictToPy, writeCheckpoint, type StateDict } fro
 import { convertTrainingStateDict, type BlockHint, type PipelineResult } from '../reparam/index.js';
 import { ReparamError } from '../reparam/numeric.js';
 import { progress } from './progress.js';
+import { OUTPUT_OPTIONS, outputBounds, outputFormatFor } from './output-options.js';
+import { PyDict } from '../pth/pyobj.js';
 import type { Tensor } from '../tensor.js';
 
 /** --fc3-groups G and --partition HxW as one hint for every block. */
@@ -31,19 +33,13 @@ export function hintFromFlags(values: Record<string, unknown>): BlockHint | unde
   return Object.keys(hint).length ? hint : undefined;
 }
 
-function outputFormat(values: Record<string, unknown>, out: string): 'zip' | 'safetensors' {
-  const f = str(values as never, 'format') ?? (out.endsWith('.safetensors') ? 'safetensors' : 'pth');
-  if (f === 'pth' || f === 'zip') return 'zip';
-  if (f === 'safetensors') return 'safetensors';
-  throw new UsageError(`--format ${f}: expected pth or safetensors`);
+function outputFormat(values: Record<string, unknown>, out: string, inputFormat?: 'zip' | 'legacy' | 'safetensors'): 'zip' | 'safetensors' {
+  return outputFormatFor(values as never, out, inputFormat, 'convert');
 }
 
 function bytesOf(t: Tensor): Uint8Array {
-  // Uncached: a pass-through tensor is read once more from its file, not kept.
-  if (t.isContiguous() && !t.storage.loaded) {
-    const item = t.storage.byteLength / Math.max(1, t.storage.numel);
-    return t.storage.bytesUncached().subarray(t.offset * item, (t.offset + t.numel) * item);
-  }
+  // Uncached: a pass-through tensor is read once more from its file (its own range of a
+  // shared storage only), not kept.
   return t.contiguousBytes();
 }
 
@@ -82,7 +78,12 @@ function compareZipRecords(path: string, shown: string, want: StateDict, got: St
       const item = u.storage.byteLength / Math.max(1, u.storage.numel);
       const start = zip.dataOffset(record) + u.offset * item;
       const mine = bytesOf(t);
-      if (!u.isContiguous() || mine.byteLength !== u.numel * item) throw new ReparamError(`${shown}: ${k}: written as a non-contiguous view`);
+      if (mine.byteLength !== u.numel * item) throw new ReparamError(`${shown}: ${k}: re-read with ${u.numel * item} bytes, written ${mine.byteLength}`);
+      if (!u.isContiguous()) {
+        // A view kept as torch keeps it (whole storage, strides): compared element-wise.
+        if (Buffer.compare(u.contiguousBytes(), mine) !== 0) throw new ReparamError(`${shown}: ${k} re-read with different values`);
+        continue;
+      }
       for (let off = 0; off < mine.byteLength; off += CHUNK) {
         const n = Math.min(CHUNK, mine.byteLength - off);
         if (readSync(fd, buf, 0, n, start + off) !== n) throw new ReparamError(`${shown}: ${k}: file ends early`);
@@ -117,13 +118,14 @@ function summary(inPath: string, outPath: string, format: string, r: PipelineRes
 export const command: Command = {
   name: 'convert',
   summary: 'training-time -> deploy re-parameterization (exact, any RepMLP model)',
-  usage: 'repmlp convert IN OUT [--arch ARCH] [--fc3-groups G] [--partition HxW] [--format pth|safetensors] [--json]',
+  usage: 'repmlp convert IN OUT [--arch ARCH] [--fc3-groups G] [--partition HxW] [--format pth|safetensors] [--max-output SIZE] [--json]',
   example: 'repmlp convert RepMLP-Res50-light-224_train.pth RepMLP-Res50-light-224_deploy.pth',
   options: {
     arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected from the keys)' },
     'fc3-groups': { type: 'string', help: 'G  fc3 groups of RepMLPs whose shapes do not tell (no global perceptron)' },
     partition: { type: 'string', help: 'HxW  partition size of RepMLPs whose h*w is not a square' },
-    format: { type: 'string', help: 'FMT  pth (torch zip, default) or safetensors' },
+    format: { type: 'string', help: "FMT  pth (torch zip) or safetensors (default: OUT's extension, else IN's format)" },
+    ...OUTPUT_OPTIONS,
 
     ...READ_OPTIONS,
   },
@@ -132,10 +134,14 @@ export const command: Command = {
     const [inPath, outPath] = positionals as [string, string];
     const t0 = performance.now();
     const cpu: number[] = [cpuMs()];
-    const format = outputFormat(values, outPath);
+    outputFormat(values, outPath); // a bad --format is reported before anything is read
+    const bounds = outputBounds(values, inPath);
     const hint = hintFromFlags(values);
     const arch = str(values, 'arch');
     const loaded = await loadStateDictFile(inPath, readOptions(values));
+    const format = outputFormat(values, outPath, loaded.format);
+    const metadata = safetensorsMetadata(loaded.checkpoint.root);
+    if (metadata && format !== 'safetensors') process.stderr.write(`repmlp: note: safetensors __metadata__ (${metadata.size} entries) has no place in a torch file; not written (write a .safetensors to keep it)\n`);
     const t1 = performance.now();
     cpu.push(cpuMs());
     // Lazy: the conversion runs inside the write, block k+1 computed while block k is
@@ -158,7 +164,12 @@ export const command: Command = {
       verifyCpu = cpuMs() - c0;
     };
     try {
-      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), { format, verify, onProgress: (d) => wbar.update(d) });
+      // compact: storages shared with dropped training tensors (a flat buffer) are cut
+      // down to what the deploy tensors use.
+      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), {
+        format, verify, compact: true, ...bounds, ...(metadata && format === 'safetensors' ? { metadata } : {}),
+        onProgress: (d) => wbar.update(d),
+      });
     } finally {
       wbar.stop();
     }
@@ -173,6 +184,7 @@ export const command: Command = {
         arch: r.arch?.name ?? null, archDetected: r.arch?.detected ?? false,
         blocks: r.blocks, convBnPairs: r.convBnPairs.length, tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut,
         elementsIn: r.elementsIn, elementsOut: r.elementsOut, verified: true,
+        metadataKept: metadata && format === 'safetensors' ? metadata.size : 0,
         // Wall-clock milliseconds per phase, and CPU (user + system) milliseconds per phase,
         // `process` being the whole process's so far. The conversion runs lazily inside the
         // write phase, and so does the verification (during the flush, before the rename);
@@ -187,6 +199,13 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** A safetensors input's `__metadata__`, kept for a safetensors output. */
+function safetensorsMetadata(root: unknown): Map<string, string> | undefined {
+  const m = root instanceof PyDict ? root.attrs.get('__metadata__') : undefined;
+  if (!(m instanceof PyDict) || m.map.size === 0) return undefined;
+  return new Map([...m.map].filter((e): e is [string, string] => typeof e[0] === 'string' && typeof e[1] === 'string'));
+}
 
 function mapRound(o: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v)]));

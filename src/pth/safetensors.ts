@@ -200,7 +200,7 @@ export interface SafetensorsWriteOptions {
 }
 
 /** Name -> tensor pairs of a state dict; anything else is refused by name. */
-function tensorsOf(dict: PyDict | ReadonlyMap<string, Tensor>): [string, Tensor][] {
+export function tensorsOf(dict: PyDict | ReadonlyMap<string, Tensor>): [string, Tensor][] {
   const map: ReadonlyMap<PyKey, PyValue> = dict instanceof PyDict ? dict.map : dict;
   const out: [string, Tensor][] = [];
   for (const [k, v] of map) {
