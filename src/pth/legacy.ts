@@ -6,7 +6,7 @@
 import { RepmlpError } from '../errors.js';
 import { dtypeInfo, type DType } from '../dtype.js';
 import { Storage } from '../tensor.js';
-import { PyDict, PyTuple, type PyValue } from './pyobj.js';
+import { PyDict, PyObject, PyTuple, type PyValue } from './pyobj.js';
 import type { ByteSource } from './source.js';
 import { PickleError, PickleTruncatedError, storageDType, unpickle } from './pickle.js';
 
@@ -83,9 +83,13 @@ function checkSysInfo(v: PyValue, file: string): void {
   if (v.map.get('little_endian') === false) throw new LegacyError(`${file}: big-endian checkpoints are not supported`);
 }
 
-function loadStorage(pid: PyValue, roots: Map<string, RootStorage>, views: Map<string, Storage>, src: ByteSource): Storage {
+function loadStorage(pid: PyValue, roots: Map<string, RootStorage>, views: Map<string, Storage>, src: ByteSource): Storage | PyValue {
   const items = pid instanceof PyTuple ? pid.items : [];
   const [kind, type, key, location, numel, view] = items;
+  // A whole pickled nn.Module (legacy format) names each module class as
+  // ('module', class, source_file, source): the class, an inert global here; its source
+  // text is never run.
+  if (kind === 'module' && type instanceof PyObject && !type.called && items.length === 4) return type;
   if (kind !== 'storage' || typeof key !== 'string' || typeof numel !== 'bigint' || numel < 0n) {
     throw new PickleError(`${src.name}: malformed legacy storage id (expected ('storage', type, key, location, numel, view))`);
   }

@@ -69,7 +69,7 @@ type Value = PyValue | Storage | StorageType | Callable;
 
 export interface UnpickleOptions {
   /** Resolves a BINPERSID id (the zip/legacy storage tuple) to a Storage. */
-  persistentLoad?: (pid: PyValue) => Storage;
+  persistentLoad?: (pid: PyValue) => Storage | PyValue;
   /** Where in `bytes` this pickle starts (legacy files hold several). */
   start?: number;
   /** For messages, e.g. 'model.pth: data.pkl'. */
@@ -78,6 +78,8 @@ export interface UnpickleOptions {
   strictGlobals?: boolean;
   /** Collects the qualified names of the globals kept inert (outside the allow-list). */
   inertGlobals?: Set<string>;
+  /** Lower limits than the defaults (tests). */
+  limits?: { memo?: number; container?: number; tensors?: number };
 }
 
 export interface UnpickleResult {
@@ -322,6 +324,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   const marks: number[] = [];
   const memo = new Map<number, Value>();
   const strict = opts.strictGlobals === true;
+  const maxMemo = Math.min(MAX_MEMO, opts.limits?.memo ?? MAX_MEMO);
+  const maxContainer = Math.min(MAX_CONTAINER, opts.limits?.container ?? MAX_CONTAINER);
+  const maxTensors = Math.min(MAX_TENSORS, opts.limits?.tensors ?? MAX_TENSORS);
   let tensors = 0;
   let pos = opts.start ?? 0;
 
@@ -397,7 +402,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     if (!(args instanceof PyTuple)) return fail(`${opName} arguments must be a tuple, got ${describe(args)}`);
     try {
       const r = f.call(args.items as Value[]);
-      if (r instanceof Tensor && ++tensors > MAX_TENSORS) fail(`more than ${MAX_TENSORS} tensors (the tensor count limit)`);
+      if (r instanceof Tensor && ++tensors > maxTensors) fail(`more than ${maxTensors} tensors (the tensor count limit)`);
       return r;
     } catch (e) {
       // An allowed global refusing its arguments: say where in which file.
@@ -411,7 +416,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     return v;
   };
   const sizeCheck = (size: number, adding: number, what: string): void => {
-    if (size + adding > MAX_CONTAINER) fail(`${what} of more than ${MAX_CONTAINER} items (the ${what} size limit)`);
+    if (size + adding > maxContainer) fail(`${what} of more than ${maxContainer} items (the ${what} size limit)`);
   };
   const setItems = (d: Value, items: Value[]): void => {
     if (items.length % 2) fail('SETITEMS with an odd number of items');
@@ -436,7 +441,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     for (const it of items) (l as PyValue[]).push(it as PyValue);
   };
   const memoSet = (i: number, v: Value): void => {
-    if (memo.size >= MAX_MEMO && !memo.has(i)) fail(`memo of more than ${MAX_MEMO} entries (the memo size limit)`);
+    if (memo.size >= maxMemo && !memo.has(i)) fail(`memo of more than ${maxMemo} entries (the memo size limit)`);
     memo.set(i, v);
   };
   const pyValue = (v: Value, what: string): PyValue => {

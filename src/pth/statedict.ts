@@ -126,7 +126,12 @@ function kindOf(v: PyValue): string {
   if (v instanceof PyDict) return `a dict of ${v.map.size} entries`;
   if (v instanceof Tensor) return 'a tensor';
   if (Array.isArray(v)) return 'a list';
-  return v === null ? 'None' : typeof v;
+  if (v instanceof Uint8Array) return 'bytes';
+  if (typeof v === 'bigint') return 'an int';
+  if (typeof v === 'number') return 'a float';
+  if (typeof v === 'string') return 'a str';
+  if (typeof v === 'boolean') return 'a bool';
+  return v === null ? 'None' : 'a value';
 }
 
 /** The keys one step of an --entry path may take at `v` (dict keys, module children, attributes). */
