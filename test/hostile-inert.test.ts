@@ -214,3 +214,22 @@ test('hostile 14: control characters in names, keys and values are escaped in te
     cleanup();
   }
 });
+
+test('hostile 14: user input never reaches a plain-object lookup (constructor, toString, __proto__)', async () => {
+  const { parseNpy } = await import('../src/io/npy.js');
+  const { presetConfig, resolveArch } = await import('../src/model/config.js');
+  const npy = (descr: string) => {
+    const header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (1,), }`.padEnd(118, ' ') + '\n';
+    return new Uint8Array([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 0xff, header.length >> 8, ...Buffer.from(header, 'latin1'), 0, 0, 0, 0]);
+  };
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    assert.throws(() => parseNpy(npy(name)), { name: 'NpyError', message: `npy: dtype '${name}' is not supported (float32, float64, int64, int32, uint8)` });
+    assert.throws(() => presetConfig(name), (e: unknown) => e instanceof RepmlpError && e.message.startsWith(`unknown preset '${name}' (`));
+    assert.throws(() => resolveArch(name), (e: unknown) => e instanceof RepmlpError && e.message.startsWith(`--arch ${name}: not a preset (`));
+  }
+  const { spawnSync } = await import('node:child_process');
+  const { ROOT } = await import('./helpers/torch.js');
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), 'constructor'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, "repmlp: error: unknown command 'constructor' (try repmlp --help)\n");
+});
