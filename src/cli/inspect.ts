@@ -238,7 +238,11 @@ export function formatReport(r: InspectReport): string {
   }
   lines.push(`${r.tensors} tensors, ${r.elements.toLocaleString('en-US')} elements (${Object.entries(r.dtypes).map(([d, n]) => `${d}: ${n}`).join(', ') || 'none'})`);
   if (r.wrapper !== null) lines.push(`architecture: ${r.arch ?? 'not a RepMLP-ResNet preset'}${r.mode ? ` (${r.mode === 'train' ? 'training-time' : 'deploy'} form)` : ''}`);
-  if (r.others.length) lines.push(`other entries: ${r.others.map((o) => `${o.key}=${o.value}`).join(', ')}`);
+  if (r.others.length) {
+    // a wrapper of a million entries stays a readable line (--json has them all)
+    const shown = r.others.slice(0, 40).map((o) => `${o.key}=${o.value}`).join(', ');
+    lines.push(`other entries: ${shown}${r.others.length > 40 ? `, ... (${r.others.length - 40} more)` : ''}`);
+  }
   if (r.inertGlobals.length) lines.push(`kept as inert data (nothing run; torch.load(weights_only=True) would refuse them): ${r.inertGlobals.join(', ')}`);
   if (r.entries.length) {
     // a loop, not Math.max(...names): 300k entries would overflow the call stack
