@@ -233,3 +233,65 @@ test('hostile 14: user input never reaches a plain-object lookup (constructor, t
   assert.equal(r.status, 1);
   assert.equal(r.stderr, "repmlp: error: unknown command 'constructor' (try repmlp --help)\n");
 });
+
+test('hostile inert: random programs over placeholders, numpy, modules and tensors load or fail with a RepmlpError', async () => {
+  const { mulberry32 } = await import('../src/util/random.js');
+  const { listStateDicts } = await import('../src/pth/statedict.js');
+  const r = mulberry32(Number(process.env.REPMLP_INERT_SEED ?? 1313));
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+  const globals: [string, string][] = [
+    ['argparse', 'Namespace'], ['numpy', 'dtype'], ['numpy.core.multiarray', 'scalar'], ['numpy.core.multiarray', '_reconstruct'], ['numpy', 'ndarray'],
+    ['yacs.config', 'CfgNode'], ['omegaconf.dictconfig', 'DictConfig'], ['omegaconf.nodes', 'AnyNode'], ['collections', 'OrderedDict'],
+    ['torch._utils', '_rebuild_tensor_v2'], ['torch._utils', '_rebuild_parameter'], ['torch._tensor', '_rebuild_from_type_v2'], ['torch', 'Tensor'],
+    ['torch.nn.modules.conv', 'Conv2d'], ['repmlp_resnet', 'Net'], ['__builtin__', 'set'], ['builtins', 'frozenset'], ['_codecs', 'encode'],
+    ['torch', 'device'], ['torch', 'FloatStorage'], ['copyreg', '_reconstructor'], ['collections', 'Counter'],
+  ];
+  const strs = ['_parameters', '_buffers', '_modules', '_non_persistent_buffers_set', '_content', '_val', 'f8', '<i4', 'b1', 'latin1', 'cpu', 'w', ''];
+  const atoms: ((a: PickleAsm) => void)[] = [
+    (a) => a.op(WOP.NONE), (a) => a.int(Math.floor(r() * 300) - 20), (a) => a.str(pick(strs)), (a) => a.float(r()), (a) => a.op(WOP.NEWTRUE),
+    (a) => a.op(WOP.EMPTY_DICT), (a) => a.op(WOP.EMPTY_LIST), (a) => a.op(WOP.EMPTY_TUPLE), (a) => a.global(...pick(globals)),
+    (a) => a.op(XOP.SHORT_BINBYTES, 8).raw(Array.from({ length: 8 }, () => Math.floor(r() * 256))), (a) => a.storage('FloatStorage', '0', 4),
+    (a) => a.op(WOP.BINGET, Math.floor(r() * 4)), (a) => a.op(WOP.BINPUT, Math.floor(r() * 4)),
+  ];
+  const ops = [WOP.TUPLE1, WOP.TUPLE2, WOP.TUPLE3, WOP.REDUCE, NEWOBJ, WOP.BUILD, WOP.SETITEM, WOP.APPEND, WOP.MARK, WOP.TUPLE, WOP.SETITEMS, WOP.APPENDS, XOP.LIST, OP.ADDITEMS, XOP.DUP, XOP.POP];
+  const data = new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
+  let loaded = 0;
+  let refused = 0;
+  for (let i = 0, n = Number(process.env.REPMLP_INERT_CASES ?? 3000); i < n; i++) {
+    // inside one outer MARK, closing every MARK opened, so that most programs end with one value
+    const a = P().op(WOP.MARK);
+    let marks = 1;
+    const closing = new Set<number>([WOP.TUPLE, WOP.SETITEMS, WOP.APPENDS, XOP.LIST, OP.ADDITEMS]);
+    for (let k = 0, n = 2 + Math.floor(r() * 40); k < n; k++) {
+      if (r() < 0.55) {
+        pick(atoms)(a);
+        continue;
+      }
+      const op = pick(ops);
+      if (closing.has(op) && marks <= 1) continue;
+      if (op === WOP.MARK) marks++;
+      if (closing.has(op)) marks--;
+      a.op(op);
+    }
+    for (; marks > 0; marks--) a.op(WOP.TUPLE);
+    const pkl = a.stop();
+    const storage = new Storage('float32', 4, data, '0');
+    try {
+      const root = unpickle(pkl, { persistentLoad: () => storage }).value;
+      loaded++;
+      summarize(root);
+      listStateDicts(root);
+      try {
+        findStateDict(root);
+      } catch (e) {
+        if (!(e instanceof RepmlpError)) throw e;
+      }
+    } catch (e) {
+      if (!(e instanceof RepmlpError)) assert.fail(`case ${i}: ${(e as Error).name}: ${(e as Error).message}\n${Buffer.from(pkl).toString('hex')}`);
+      assert.ok(!e.message.includes('\n'));
+      refused++;
+    }
+  }
+  console.log(`inert programs: ${loaded} loaded, ${refused} refused`);
+  assert.ok(loaded > 50 && refused > 50, `loaded ${loaded}, refused ${refused}`);
+});

@@ -89,7 +89,9 @@ export interface UnpickleResult {
 }
 
 // ---------------------------------------------------------------------------
-// The allow-list: torch's weights_only globals, each with what it builds here.
+// The allow-list: torch's weights_only globals, each with what it builds here. How it
+// differs from torch 1.13's and 2.x's, name by name: docs/safety.md ("The allow-list
+// against torch's, per torch version"). Names outside it: src/pth/inert.ts.
 
 function toInt(v: Value, what: string): number {
   if (typeof v !== 'bigint' || v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new PickleError(`${what}: expected a non-negative int, got ${describe(v)}`);
