@@ -294,3 +294,26 @@ test('prefix writes inert objects back as the file built them (argparse.Namespac
     cleanup();
   }
 });
+
+test('safetensors from views of one large storage read lazily: each view its own range, values exact', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const n = 1 << 20; // 4 MiB of float32: views of >= 1 MiB are copied from the file
+    const data = new Float32Array(n).map((_, i) => i * 0.5);
+    const s = new Storage('float32', n, new Uint8Array(data.buffer));
+    const a = new Tensor(s, [n / 2], [1], 0);
+    const b = new Tensor(s, [n / 4, 2], [2, 1], n / 2); // contiguous, offset
+    const c = new Tensor(s, [2, n / 8], [1, 2], n / 4); // transposed view
+    const pth = path.join(dir, 'shared.pth');
+    await writeCheckpoint(pth, new PyDict(new Map<PyKey, PyValue>([['a', a], ['b', b], ['c', c]]), true));
+    const lazy = (await readCheckpoint(pth)).root as PyDict;
+    assert.equal((lazy.map.get('a') as Tensor).storage, (lazy.map.get('b') as Tensor).storage, 'shared as written');
+    const st = path.join(dir, 'shared.safetensors');
+    await writeCheckpoint(st, lazy, { format: 'safetensors' });
+    assert.ok(!(lazy.map.get('a') as Tensor).storage.loaded, 'the shared storage was never loaded whole');
+    const back = (await readCheckpoint(st)).root as PyDict;
+    for (const [k, t] of [['a', a], ['b', b], ['c', c]] as const) assert.deepEqual((back.map.get(k) as Tensor).toFloat32(), t.toFloat32(), k);
+  } finally {
+    cleanup();
+  }
+});

@@ -10,7 +10,7 @@ import { RepmlpError } from '../errors.js';
 import { DTYPE_BY_SAFETENSORS, dtypeInfo, type DTypeInfo } from '../dtype.js';
 import { Storage, Tensor } from '../tensor.js';
 import { writeAll } from '../io/atomic.js';
-import { RegionCopier } from '../io/copy.js';
+import { type FileRegion, RegionCopier } from '../io/copy.js';
 import { PyDict, type PyKey, type PyValue } from './pyobj.js';
 import type { ByteSource } from './source.js';
 import { EntryError, HeaderSyntaxError, jsonSyntaxError, parseSafetensorsHeader, type RawEntry } from './safetensors-header.js';
@@ -248,6 +248,24 @@ export function safetensorsHeader(tensors: readonly [string, Tensor][], metadata
   return out;
 }
 
+/** Views of a large storage not in memory are copied from their range of the file. */
+const STREAM_MIN = 1 << 20;
+
+/**
+ * What the writer takes for one tensor: the storage's own streamable form when the
+ * tensor is all of it, the file range of a large contiguous view of a storage not yet
+ * read (a tensor of a flat buffer: copied without loading the buffer), else its bytes.
+ */
+function streamableView(t: Tensor): Uint8Array | FileRegion {
+  if (!t.isContiguous()) return t.contiguousBytes();
+  if (t.storage.numel === t.numel && t.offset === 0) return t.storage.streamable();
+  const item = dtypeInfo(t.dtype).itemSize;
+  const region = t.storage.region();
+  const length = t.numel * item;
+  if (region && length >= STREAM_MIN) return { source: region.source, offset: region.offset + t.offset * item, length };
+  return t.contiguousBytes();
+}
+
 /**
  * Writes a state dict (PyDict or Map of name -> tensor) as safetensors, streamed.
  * Non-tensor entries are refused (safetensors holds tensors only); views are written
@@ -258,7 +276,7 @@ export async function writeSafetensors(fh: FileHandle, dict: PyDict | ReadonlyMa
   await writeAll(fh, safetensorsHeader(tensors, metadataOf(dict, opts.metadata)));
   const copier = new RegionCopier();
   for (const [, t] of tensors) {
-    const data = t.isContiguous() && t.storage.numel === t.numel ? t.storage.streamable() : t.contiguousBytes();
+    const data = streamableView(t);
     if (data instanceof Uint8Array) {
       await writeAll(fh, data);
       opts.onProgress?.(data.byteLength);
