@@ -11,7 +11,7 @@ import type { Command, OptionValues } from './command.js';
 import { printJson, str } from './command.js';
 import { progress } from './progress.js';
 import { readCheckpoint } from '../pth/checkpoint.js';
-import { detectPrefix, findStateDict, stripPrefix, addPrefix } from '../pth/statedict.js';
+import { WRAPPER_PREFIXES, findStateDict, knownPrefixes, stripPrefix, addPrefix } from '../pth/statedict.js';
 import { OUTPUT_OPTIONS, outputBounds, outputFormatFor, sameFile } from './output-options.js';
 import { READ_OPTIONS, readOptions } from './read-options.js';
 import { writeCheckpoint } from '../pth/write.js';
@@ -83,13 +83,10 @@ function plan(values: OptionValues): Plan {
 
 /**
  * The known wrapper prefixes every key starts with, outermost first ('module.',
- * '_orig_mod.'), stripped one wrapper at a time as torch's
+ * '_orig_mod.'; statedict.ts knownPrefixes), stripped one wrapper at a time as torch's
  * consume_prefix_in_state_dict_if_present would (so `_metadata` stays right).
  */
-function knownChain(dict: PyDict): string[] {
-  const chain = detectPrefix(dict);
-  return chain ? chain.match(/[^.]+\./g) ?? [chain] : [];
-}
+const knownChain = knownPrefixes;
 
 export const command: Command = {
   name: 'prefix',
@@ -125,7 +122,7 @@ export const command: Command = {
     const strips = p.strip === KNOWN ? knownChain(dict) : p.strip !== undefined ? [p.strip] : [];
     if (p.strip === KNOWN && strips.length === 0 && p.add === undefined) {
       const sample = stringKeys(dict).slice(0, 3).map((k) => `'${k}'`).join(', ');
-      throw new PrefixError(`${input}: no known wrapper prefix (module., _orig_mod.) on the state-dict keys (keys look like ${sample}); nothing to strip (give --strip PREFIX or --add PREFIX)`);
+      throw new PrefixError(`${input}: no known wrapper prefix (${WRAPPER_PREFIXES.join(', ')}) on the state-dict keys (keys look like ${sample}); nothing to strip (give --strip PREFIX or --add PREFIX)`);
     }
     for (const s of strips) {
       const n = stringKeys(out).filter((k) => k.startsWith(s)).length;
