@@ -14,7 +14,7 @@ import { loadStateDictFile, stateDictToPy, writeCheckpoint, type StateDict } fro
 import { convertTrainingStateDict, type BlockHint, type PipelineResult } from '../reparam/index.js';
 import { ReparamError } from '../reparam/numeric.js';
 import { progress } from './progress.js';
-import { OUTPUT_OPTIONS, outputBounds, outputFormatFor } from './output-options.js';
+import { OUTPUT_OPTIONS, outputBounds, outputFormatFor, sameFile } from './output-options.js';
 import { PyDict } from '../pth/pyobj.js';
 import type { Tensor } from '../tensor.js';
 
@@ -97,8 +97,8 @@ function compareZipRecords(path: string, shown: string, want: StateDict, got: St
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-function summary(inPath: string, outPath: string, format: string, r: PipelineResult, t: Record<string, number>): string {
-  const lines = [`converted ${inPath} -> ${outPath} (${format === 'zip' ? 'pth' : format})`];
+function summary(inPath: string, outPath: string, format: string, r: PipelineResult, t: Record<string, number>, replacedInput: boolean): string {
+  const lines = [`converted ${inPath} -> ${outPath} (${format === 'zip' ? 'pth' : format}${replacedInput ? ', replaced the input' : ''})`];
   if (r.arch) lines.push(`  architecture: ${r.arch.name ?? 'custom'}${r.arch.detected ? ' (detected from the keys)' : ''}`);
   lines.push(`  RepMLP blocks converted: ${r.blocks.length}`);
   for (const b of r.blocks) {
@@ -151,6 +151,7 @@ export const command: Command = {
     });
     const t2 = performance.now();
     cpu.push(cpuMs());
+    const replacedInput = sameFile(inPath, outPath);
     const wbar = progress('convert+write', r.elementsOut * 4, 'bytes');
     // Verified before OUT is replaced, while the file is flushed to disk: a conversion
     // whose file does not read back leaves OUT as it was.
@@ -184,7 +185,7 @@ export const command: Command = {
         arch: r.arch?.name ?? null, archDetected: r.arch?.detected ?? false,
         blocks: r.blocks, convBnPairs: r.convBnPairs.length, tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut,
         elementsIn: r.elementsIn, elementsOut: r.elementsOut, verified: true,
-        metadataKept: metadata && format === 'safetensors' ? metadata.size : 0,
+        metadataKept: metadata && format === 'safetensors' ? metadata.size : 0, replacedInput,
         // Wall-clock milliseconds per phase, and CPU (user + system) milliseconds per phase,
         // `process` being the whole process's so far. The conversion runs lazily inside the
         // write phase, and so does the verification (during the flush, before the rename);
@@ -194,7 +195,7 @@ export const command: Command = {
         peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
       });
     } else {
-      process.stdout.write(summary(inPath, outPath, format, r, timings) + '\n');
+      process.stdout.write(summary(inPath, outPath, format, r, timings, replacedInput) + '\n');
     }
     return 0;
   },
