@@ -66,6 +66,9 @@ test('safetensors parity: whitespace before and after the object, null metadata,
   // ... also by the format sniff of readCheckpoint (was: "not a checkpoint")
   const ck = await readCheckpoint(st(`  {${A}}`, four));
   assert.equal(ck.format, 'safetensors');
+  // ... but a bare pickle with a '\n' at byte 8 (GLOBAL 'posix\nsystem') is still a pickle
+  const pickle = Buffer.from('\x80\x02cposix\nsystem\nq\x00.', 'latin1');
+  await assert.rejects(readCheckpoint(new Uint8Array(pickle)), /posix\.system/);
   const trail = read(st(`{${A}}       `, four));
   assert.ok(trail.map.get('a') instanceof Tensor, 'trailing spaces (the reference writer pads with them)');
   const nullMeta = read(st(`{"__metadata__":null,${A}}`, four));

@@ -71,7 +71,7 @@ export function readCheckpointSync(src: string | Uint8Array, opts: ReadOptions =
   // safetensors has a '{' (or JSON whitespace) after its 8-byte length; a legacy file starts with the magic
   // number's pickle (80 02 8a 0a 6c fc 9c 46 f9 ...: never '{' there, whatever the
   // protocol). Sniffed by shape only, so the reader itself reports a lying length.
-  if (startsLikeSafetensors(head)) return done('safetensors', readSafetensors(source));
+  if (startsLikeSafetensors(head, source)) return done('safetensors', readSafetensors(source));
   if (head[0] !== PICKLE_PROTO) {
     const hex = [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new CheckpointError(`${source.name}: not a checkpoint: neither a torch zip (PK\\x03\\x04), a legacy torch file (pickle, 0x80 0x02) nor safetensors (length + '{'); it starts with ${hex}`);

@@ -30,14 +30,29 @@ const OPEN_BRACE = 0x7b;
 /** JSON whitespace: the reference reader accepts it before the header's '{'. */
 const JSON_SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
+/** How far past the length the sniff looks for the '{' of a header padded with leading whitespace. */
+const SNIFF_SPACES = 4096;
+
 /**
- * True when the byte after the 8-byte length can start a safetensors header: '{' or JSON
- * whitespace (a legacy torch file has a byte of its magic number there, a zip 'PK').
- * The sniff of readCheckpoint; the checks proper happen in readSafetensors.
+ * True when the file can be safetensors: '{' right after the 8-byte length (whatever the
+ * length says: the reader then reports a lying one), or JSON whitespace there followed by
+ * '{' within a plausible header length (the reference reader accepts leading spaces). A
+ * legacy torch file has a byte of its magic number there, a zip 'PK'; a bare pickle such
+ * as `80 02 63 'posix\n'` may have a '\n' at byte 8, but never a plausible length followed
+ * by whitespace and '{', so it is still refused as the pickle it is.
  */
-export function startsLikeSafetensors(head: Uint8Array): boolean {
+export function startsLikeSafetensors(head: Uint8Array, src?: ByteSource): boolean {
   const c = head[LENGTH_BYTES];
-  return c !== undefined && (c === OPEN_BRACE || JSON_SPACE.has(c));
+  if (c === OPEN_BRACE) return true;
+  if (c === undefined || !JSON_SPACE.has(c) || !src) return false;
+  const n = new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER_SIZE) || n + BigInt(LENGTH_BYTES) > BigInt(src.size)) return false;
+  const look = src.read(LENGTH_BYTES, Math.min(Number(n), SNIFF_SPACES));
+  for (const b of look) {
+    if (b === OPEN_BRACE) return true;
+    if (!JSON_SPACE.has(b)) return false;
+  }
+  return false;
 }
 
 /**
@@ -47,7 +62,7 @@ export function startsLikeSafetensors(head: Uint8Array): boolean {
 export function looksLikeSafetensors(head: Uint8Array, fileSize: number): boolean {
   if (head.length < LENGTH_BYTES + 1) return false;
   const n = new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true);
-  return n > 0n && n <= BigInt(MAX_HEADER_SIZE) && n + BigInt(LENGTH_BYTES) <= BigInt(fileSize) && startsLikeSafetensors(head);
+  return n > 0n && n <= BigInt(MAX_HEADER_SIZE) && n + BigInt(LENGTH_BYTES) <= BigInt(fileSize) && head[LENGTH_BYTES] === OPEN_BRACE;
 }
 
 /** looksLikeSafetensors on a source (the format sniff of readCheckpoint). */
