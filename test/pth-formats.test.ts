@@ -81,6 +81,11 @@ test('prefix keeps safetensors: OUT\'s extension decides the format, __metadata_
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await readCheckpoint(pth)).format, 'zip');
     assert.match(r.stderr, /note: safetensors __metadata__ \(3 entries\) has no place in a torch file/);
+    // from a torch file to safetensors: {"format": "pt"}, as transformers writes it
+    const fromTorch = path.join(dir, 'from-torch.safetensors');
+    r = repmlp('prefix', pth, fromTorch, '--add', 'm.');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual([...(((await readCheckpoint(fromTorch)).root as PyDict).attrs.get('__metadata__') as PyDict).map], [['format', 'pt']]);
     assert.deepEqual(leftovers(dir), []);
   } finally {
     cleanup();

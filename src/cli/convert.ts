@@ -14,7 +14,7 @@ import { loadStateDictFile, stateDictToPy, writeCheckpoint, type StateDict } fro
 import { convertTrainingStateDict, type BlockHint, type PipelineResult } from '../reparam/index.js';
 import { ReparamError } from '../reparam/numeric.js';
 import { progress } from './progress.js';
-import { OUTPUT_OPTIONS, outputBounds, outputFormatFor, sameFile } from './output-options.js';
+import { OUTPUT_OPTIONS, TORCH_SAFETENSORS_METADATA, outputBounds, outputFormatFor, sameFile } from './output-options.js';
 import { PyDict } from '../pth/pyobj.js';
 import type { Tensor } from '../tensor.js';
 
@@ -168,7 +168,7 @@ export const command: Command = {
       // compact: storages shared with dropped training tensors (a flat buffer) are cut
       // down to what the deploy tensors use.
       await writeCheckpoint(outPath, stateDictToPy(r.stateDict), {
-        format, verify, compact: true, ...bounds, ...(metadata && format === 'safetensors' ? { metadata } : {}),
+        format, verify, compact: true, ...bounds, ...(format === 'safetensors' ? { metadata: metadata ?? TORCH_SAFETENSORS_METADATA } : {}),
         onProgress: (d) => wbar.update(d),
       });
     } finally {

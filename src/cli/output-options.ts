@@ -84,3 +84,10 @@ export function sameFile(input: string, output: string): boolean {
     return path.resolve(input) === path.resolve(output);
   }
 }
+
+/**
+ * `__metadata__` for a safetensors file written from a torch checkpoint, which has none:
+ * `{"format": "pt"}`, as transformers' save_pretrained writes it (and some transformers
+ * versions require when loading: `metadata.get("format")` on a file without metadata fails).
+ */
+export const TORCH_SAFETENSORS_METADATA: ReadonlyMap<string, string> = new Map([['format', 'pt']]);

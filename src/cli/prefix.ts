@@ -5,14 +5,15 @@
  * with a bare --strip, every known wrapper prefix found is stripped (`module.` of
  * DataParallel / DDP, `_orig_mod.` of torch.compile, both). OUT's format is --format's,
  * else its extension's (.safetensors, or torch zip for .pth .pt .bin ...), else IN's;
- * safetensors `__metadata__` is kept from a safetensors IN to a safetensors OUT.
+ * safetensors `__metadata__` is kept from a safetensors IN to a safetensors OUT (from a
+ * torch IN it is `{"format": "pt"}`, as transformers writes it).
  */
 import type { Command, OptionValues } from './command.js';
 import { printJson, str } from './command.js';
 import { progress } from './progress.js';
 import { readCheckpoint } from '../pth/checkpoint.js';
 import { WRAPPER_PREFIXES, findStateDict, knownPrefixes, stripPrefix, addPrefix } from '../pth/statedict.js';
-import { OUTPUT_OPTIONS, outputBounds, outputFormatFor, sameFile } from './output-options.js';
+import { OUTPUT_OPTIONS, TORCH_SAFETENSORS_METADATA, outputBounds, outputFormatFor, sameFile } from './output-options.js';
 import { READ_OPTIONS, readOptions } from './read-options.js';
 import { writeCheckpoint } from '../pth/write.js';
 import { PyDict, type PyKey, type PyValue } from '../pth/pyobj.js';
@@ -163,7 +164,11 @@ export const command: Command = {
     const replacedInput = sameFile(input, output);
     const bar = progress('writing', Math.round(total / 2 ** 20), 'MB');
     try {
-      await writeCheckpoint(output, root, { format, verify, ...bounds, onProgress: (done) => bar.update(Math.round(done / 2 ** 20)) });
+      const fromTorch = format === 'safetensors' && !(out.attrs.get('__metadata__') instanceof PyDict);
+      await writeCheckpoint(output, root, {
+        format, verify, ...bounds, ...(fromTorch ? { metadata: TORCH_SAFETENSORS_METADATA } : {}),
+        onProgress: (done) => bar.update(Math.round(done / 2 ** 20)),
+      });
     } finally {
       bar.stop();
     }
