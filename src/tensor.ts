@@ -246,6 +246,51 @@ export class Tensor {
     return out;
   }
 
+  /**
+   * The C-order bytes in pieces of at most `chunkBytes` (one buffer, refilled: each piece
+   * is valid until the next is asked for). A view that names far more elements than its
+   * storage (stride 0) is written this way in bounded memory, with the event loop free
+   * between pieces.
+   */
+  *contiguousChunks(chunkBytes = 64 << 20): Generator<Uint8Array> {
+    const item = dtypeInfo(this.dtype).itemSize;
+    const total = this.numel * item;
+    if (this.isContiguous() || total <= chunkBytes) {
+      yield this.contiguousBytes();
+      return;
+    }
+    let first = this.offset;
+    let last = this.offset;
+    for (let i = 0; i < this.shape.length; i++) {
+      const reach = (this.shape[i]! - 1) * this.stride[i]!;
+      if (reach < 0) first += reach;
+      else last += reach;
+    }
+    const src = this.storage.loaded ? this.storage.bytes().subarray(first * item, (last + 1) * item) : this.storage.bytesInRange(first * item, (last - first + 1) * item);
+    const per = Math.max(1, Math.floor(chunkBytes / item));
+    const buf = new Uint8Array(per * item);
+    const rank = this.shape.length;
+    const pos = new Array<number>(rank).fill(0);
+    let idx = this.offset - first;
+    let left = this.numel;
+    while (left > 0) {
+      const n = Math.min(per, left);
+      for (let k = 0, o = 0; k < n; k++, o += item) {
+        const at = idx * item;
+        for (let b = 0; b < item; b++) buf[o + b] = src[at + b]!;
+        for (let d = rank - 1; d >= 0; d--) {
+          pos[d]!++;
+          idx += this.stride[d]!;
+          if (pos[d]! < this.shape[d]!) break;
+          idx -= pos[d]! * this.stride[d]!;
+          pos[d] = 0;
+        }
+      }
+      left -= n;
+      yield n === per ? buf : buf.subarray(0, n * item);
+    }
+  }
+
   /** Calls f with the storage index of each element, in C order. */
   private forEachIndex(f: (storageIndex: number) => void): void {
     const n = this.numel;

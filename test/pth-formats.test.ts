@@ -322,3 +322,28 @@ test('safetensors from views of one large storage read lazily: each view its own
     cleanup();
   }
 });
+
+test('contiguousChunks: a view in bounded pieces equals its contiguous bytes; an allowed expanded view is written in pieces', async () => {
+  const s = new Storage('float32', 15, new Uint8Array(Float32Array.from({ length: 15 }, (_, i) => i).buffer));
+  const t = new Tensor(s, [5, 3], [1, 5], 0); // transposed 3x5
+  for (const chunk of [4, 12, 20, 1000]) {
+    const parts: Uint8Array[] = [];
+    for (const p of t.contiguousChunks(chunk)) parts.push(Uint8Array.from(p)); // copied as they come: the buffer is reused
+    assert.deepEqual(Buffer.concat(parts), Buffer.from(t.contiguousBytes()), `chunk ${chunk}`);
+  }
+  const { dir, cleanup } = tempDir();
+  try {
+    const one = new Storage('float32', 1, new Uint8Array(Float32Array.of(1.5).buffer));
+    const big = new Tensor(one, [1 << 22], [0], 0); // 16 MiB as safetensors
+    const out = path.join(dir, 'big.safetensors');
+    const obj = new PyDict(new Map<PyKey, PyValue>([['x', big]]), true);
+    await assert.rejects(writeCheckpoint(out, obj, { format: 'safetensors' }), /more than 16x \(the limit on an expanded view\)/);
+    await writeCheckpoint(out, obj, { format: 'safetensors', maxExpansion: Infinity });
+    const back = ((await readCheckpoint(out)).root as PyDict).map.get('x') as Tensor;
+    const v = back.toFloat32();
+    assert.equal(v.length, 1 << 22);
+    assert.ok(v.every((x) => x === 1.5));
+  } finally {
+    cleanup();
+  }
+});

@@ -271,8 +271,8 @@ const STREAM_MIN = 1 << 20;
  * tensor is all of it, the file range of a large contiguous view of a storage not yet
  * read (a tensor of a flat buffer: copied without loading the buffer), else its bytes.
  */
-function streamableView(t: Tensor): Uint8Array | FileRegion {
-  if (!t.isContiguous()) return t.contiguousBytes();
+function streamableView(t: Tensor): Uint8Array | FileRegion | Iterable<Uint8Array> {
+  if (!t.isContiguous()) return t.contiguousChunks();
   if (t.storage.numel === t.numel && t.offset === 0) return t.storage.streamable();
   const item = dtypeInfo(t.dtype).itemSize;
   const region = t.storage.region();
@@ -295,6 +295,11 @@ export async function writeSafetensors(fh: FileHandle, dict: PyDict | ReadonlyMa
     if (data instanceof Uint8Array) {
       await writeAll(fh, data);
       opts.onProgress?.(data.byteLength);
+    } else if (Symbol.iterator in data) {
+      for (const piece of data) {
+        await writeAll(fh, piece);
+        opts.onProgress?.(piece.byteLength);
+      }
     } else await copier.copy(data, fh, { ...(opts.onProgress ? { onChunk: opts.onProgress } : {}) });
   }
 }
