@@ -80,8 +80,9 @@ export class Storage {
       throw new TensorError(`bytes ${byteOffset}..${byteOffset + length} lie outside storage ${this.key ?? ''} of ${this.byteLength} bytes`);
     }
     if (this.data) return this.data.subarray(byteOffset, byteOffset + length);
-    if (this.ahead) return this.ahead.subarray(byteOffset, byteOffset + length);
+    // The whole of it: the usual uncached read, which also hands over (and drops) bytes read ahead.
     if (byteOffset === 0 && length === this.byteLength) return this.bytesUncached();
+    if (this.ahead) return this.ahead.subarray(byteOffset, byteOffset + length);
     const src = this.sourceRegion?.source as (RangeReader & FileRegion['source']) | undefined;
     if (src && typeof src.read === 'function') return src.read(this.sourceRegion!.offset + byteOffset, length);
     return this.bytesUncached().subarray(byteOffset, byteOffset + length);
@@ -212,8 +213,10 @@ export class Tensor {
   contiguousBytes(): Uint8Array {
     const item = dtypeInfo(this.dtype).itemSize;
     if (this.isContiguous()) {
-      // Kept bytes stay shared; a view of a storage not loaded reads just its range.
-      return this.storage.loaded ? this.storage.bytes().subarray(this.offset * item, (this.offset + this.numel) * item) : this.storage.bytesInRange(this.offset * item, this.numel * item);
+      // A part of a large storage not loaded (a flat buffer) reads just its range, not kept;
+      // otherwise the storage is loaded and kept, as before (shared storages stay shared).
+      if (this.readsPart(this.offset, this.offset + this.numel)) return this.storage.bytesInRange(this.offset * item, this.numel * item);
+      return this.storage.bytes().subarray(this.offset * item, (this.offset + this.numel) * item);
     }
     // A view (stride 0, say) may name far more elements than its storage holds.
     if (this.numel * item > MAX_BYTES) throw new TensorError(`view [${this.shape}] of ${this.numel * item} bytes is too large to copy into one array`);
@@ -225,8 +228,9 @@ export class Tensor {
       if (reach < 0) first += reach;
       else last += reach;
     }
-    const src = this.storage.loaded ? this.storage.bytes() : this.storage.bytesInRange(first * item, (last - first + 1) * item);
-    const base = this.storage.loaded ? 0 : first;
+    const part = this.readsPart(first, last + 1);
+    const src = part ? this.storage.bytesInRange(first * item, (last - first + 1) * item) : this.storage.bytes();
+    const base = part ? first : 0;
     const out = new Uint8Array(this.numel * item);
     let o = 0;
     if (item === 4 && src.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
@@ -289,6 +293,12 @@ export class Tensor {
       left -= n;
       yield n === per ? buf : buf.subarray(0, n * item);
     }
+  }
+
+  /** True when elements [from, to) are a strict part of a large storage not in memory. */
+  private readsPart(from: number, to: number): boolean {
+    const s = this.storage;
+    return !s.loaded && s.byteLength >= REGION_MIN && (from > 0 || to < s.numel);
   }
 
   /** Calls f with the storage index of each element, in C order. */

@@ -40,7 +40,9 @@ function outputFormat(values: Record<string, unknown>, out: string, inputFormat?
 function bytesOf(t: Tensor): Uint8Array {
   // Uncached: a pass-through tensor is read once more from its file (its own range of a
   // shared storage only), not kept.
-  return t.contiguousBytes();
+  if (!t.isContiguous()) return t.contiguousBytes();
+  const item = t.storage.byteLength / Math.max(1, t.storage.numel);
+  return t.storage.bytesInRange(t.offset * item, t.numel * item);
 }
 
 /**
