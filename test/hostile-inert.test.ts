@@ -295,3 +295,14 @@ test('hostile inert: random programs over placeholders, numpy, modules and tenso
   console.log(`inert programs: ${loaded} loaded, ${refused} refused`);
   assert.ok(loaded > 50 && refused > 50, `loaded ${loaded}, refused ${refused}`);
 });
+
+test('protocol 2 builtins: __builtin__.set / frozenset of a list or tuple, bytearray of bytes or of a latin-1 str', () => {
+  const set = unpickle(P().global('__builtin__', 'set').int(1).int(2).op(WOP.TUPLE2, WOP.TUPLE1, WOP.REDUCE).stop()).value;
+  assert.equal(summarize(set), 'set({1, 2})');
+  const fs = unpickle(P().global('__builtin__', 'frozenset').op(WOP.EMPTY_LIST).str('a').op(WOP.APPEND, WOP.TUPLE1, WOP.REDUCE).stop()).value;
+  assert.equal(summarize(fs), "frozenset({'a'})");
+  const ba = unpickle(P().global('__builtin__', 'bytearray').str('ab\u00ff').str('latin-1').op(WOP.TUPLE2, WOP.REDUCE).stop()).value as PyOther;
+  assert.deepEqual([...(ba.value as Uint8Array)], [0x61, 0x62, 0xff]);
+  refuses(P().global('__builtin__', 'set').int(1).op(WOP.TUPLE1, WOP.REDUCE).stop(), `${W}: builtins.set: expected a list of items, got int 1 (REDUCE at byte 22)`);
+  refuses(P().global('__builtin__', 'bytearray').int(1).op(WOP.TUPLE1, WOP.REDUCE).stop(), `${W}: builtins.bytearray: expected bytes, got int 1 (REDUCE at byte 28)`);
+});

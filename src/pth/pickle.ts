@@ -235,9 +235,24 @@ function buildAllowList(): Map<string, Value> {
     if (a.length > 1 || (src !== undefined && !(src instanceof PyDict))) throw new PickleError('collections.Counter: expected a dict argument');
     return new PyDict(new Map(src instanceof PyDict ? src.map : []));
   });
-  fn('builtins.set', (a) => new PyOther('set', (a[0] ?? []) as PyValue));
-  fn('builtins.frozenset', (a) => new PyOther('frozenset', (a[0] ?? []) as PyValue));
-  fn('builtins.bytearray', (a) => new PyOther('bytearray', (a[0] ?? new Uint8Array()) as PyValue));
+  // set([...]) / frozenset([...]) as protocol 2 pickles them (a list, or a tuple); the
+  // items are kept as a list.
+  const items = (q: string, v: Value | undefined): PyValue[] => {
+    if (v === undefined) return [];
+    if (Array.isArray(v)) return v;
+    if (v instanceof PyTuple) return [...v.items];
+    throw new PickleError(`${q}: expected a list of items, got ${describe(v)}`);
+  };
+  fn('builtins.set', (a) => new PyOther('set', items('builtins.set', a[0])));
+  fn('builtins.frozenset', (a) => new PyOther('frozenset', items('builtins.frozenset', a[0])));
+  fn('builtins.bytearray', (a) => {
+    const [v, enc] = a;
+    if (v === undefined) return new PyOther('bytearray', new Uint8Array());
+    if (v instanceof Uint8Array) return new PyOther('bytearray', v);
+    // bytearray(str, 'latin-1'), as Python 2 style reducers write it
+    if (typeof v === 'string' && (enc === 'latin-1' || enc === 'latin1')) return new PyOther('bytearray', (ALLOWED.get('_codecs.encode') as Callable).call([v, 'latin1']) as Uint8Array);
+    throw new PickleError(`builtins.bytearray: expected bytes, got ${describe(v)}`);
+  });
   fn('builtins.complex', (a) => new PyOther('complex', new PyTuple(a as PyValue[])));
   fn('torch.serialization._get_layout', (a) => new PyOther('torch.dtype', `layout:${String(a[0])}`));
   for (const info of DTYPES.values()) m.set(`torch.${info.storage}`, new StorageType(info.name));
