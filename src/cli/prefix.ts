@@ -16,7 +16,7 @@ import { WRAPPER_PREFIXES, findStateDict, knownPrefixes, stripPrefix, addPrefix 
 import { OUTPUT_OPTIONS, TORCH_SAFETENSORS_METADATA, outputBounds, outputFormatFor, sameFile } from './output-options.js';
 import { READ_OPTIONS, readOptions } from './read-options.js';
 import { writeCheckpoint } from '../pth/write.js';
-import { PyDict, type PyKey, type PyValue } from '../pth/pyobj.js';
+import { PyDict, PyObject, type PyKey, type PyValue } from '../pth/pyobj.js';
 import { Tensor } from '../tensor.js';
 import { UsageError, RepmlpError } from '../errors.js';
 
@@ -62,6 +62,13 @@ export function replaceAt(root: PyValue, path: readonly string[], dict: PyDict):
   const map = new Map<PyKey, PyValue>(root.map);
   map.set(head, replaceAt(root.map.get(head) ?? null, rest, dict));
   return new PyDict(map, root.ordered, new Map(root.attrs));
+}
+
+/** The value at `path` in `root` (through dicts), or undefined. */
+function valueAt(root: PyValue, path: readonly string[]): PyValue | undefined {
+  let v: PyValue | undefined = root;
+  for (const k of path) v = v instanceof PyDict ? v.map.get(k) : undefined;
+  return v;
 }
 
 function stringKeys(d: PyDict): string[] {
@@ -138,6 +145,10 @@ export const command: Command = {
     if (p.add !== undefined) out = addPrefix(out, p.add);
     let root = replaceAt(ck.root, path, out);
     const notes: string[] = [];
+    const was = valueAt(ck.root, path);
+    if (was instanceof PyObject && format === 'zip') {
+      notes.push(`${path.length ? path.join('.') : 'the file'} was a pickled ${was.global} (nn.Module): written as its state dict with the new keys (a module's attribute names are its keys; torch.load gives an OrderedDict there now)`);
+    }
     if (format === 'safetensors') {
       if (path.length) notes.push(`safetensors holds only the state dict; wrapper entries (${path.join('.')} siblings) are not written`);
       root = out;
