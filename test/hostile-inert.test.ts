@@ -18,7 +18,7 @@ import { Storage, Tensor } from '../src/tensor.js';
 import { findStateDict } from '../src/pth/statedict.js';
 import { formatReport, inspectFile, summarize } from '../src/cli/inspect.js';
 import { jsonText } from '../src/cli/command.js';
-import { PickleAsm, XOP, zipWith } from './hostile-build.js';
+import { PickleAsm, XOP, legacyWith, zipWith } from './hostile-build.js';
 import { tempDir } from './helpers/torch.js';
 
 const P = () => new PickleAsm();
@@ -305,4 +305,11 @@ test('protocol 2 builtins: __builtin__.set / frozenset of a list or tuple, bytea
   assert.deepEqual([...(ba.value as Uint8Array)], [0x61, 0x62, 0xff]);
   refuses(P().global('__builtin__', 'set').int(1).op(WOP.TUPLE1, WOP.REDUCE).stop(), `${W}: builtins.set: expected a list of items, got int 1 (REDUCE at byte 22)`);
   refuses(P().global('__builtin__', 'bytearray').int(1).op(WOP.TUPLE1, WOP.REDUCE).stop(), `${W}: builtins.bytearray: expected bytes, got int 1 (REDUCE at byte 28)`);
+});
+
+test('hostile inert: every pickle of a legacy stream is held to --strict-globals; a placeholder is never the magic number', async () => {
+  const ns = P().global('argparse', 'Namespace').op(WOP.EMPTY_TUPLE, NEWOBJ).stop();
+  const bytes = new Uint8Array([...ns, ...legacyWith(P().op(WOP.NONE).stop())]);
+  await assert.rejects(readCheckpoint(bytes, { strictGlobals: true }), { name: 'PickleError', message: "<bytes>: legacy magic number: refusing global 'argparse.Namespace': not in torch's weights_only allow-list" });
+  await assert.rejects(readCheckpoint(bytes), { name: 'LegacyError', message: '<bytes>: not a PyTorch checkpoint (no zip header and no legacy magic number)' });
 });

@@ -47,15 +47,16 @@ export function readLegacy(src: ByteSource, pickleOpts: { strictGlobals?: boolea
     roots.clear();
     views.clear();
     const where = (what: string) => `${src.name}: legacy ${what}`;
-    const magic = unpickle(bytes, { where: where('magic number') });
+    const strictGlobals = pickleOpts.strictGlobals === true; // torch holds every pickle of the stream to weights_only
+    const magic = unpickle(bytes, { where: where('magic number'), strictGlobals });
     if (magic.value !== MAGIC) throw new LegacyError(`${src.name}: not a PyTorch checkpoint (no zip header and no legacy magic number)`);
-    const proto = unpickle(bytes, { start: magic.end, where: where('protocol version') });
+    const proto = unpickle(bytes, { start: magic.end, where: where('protocol version'), strictGlobals });
     if (proto.value !== PROTOCOL) throw new LegacyError(`${src.name}: legacy protocol version ${String(proto.value)} is not supported (expected 1001)`);
-    const sys = unpickle(bytes, { start: proto.end, where: where('sys_info') });
+    const sys = unpickle(bytes, { start: proto.end, where: where('sys_info'), strictGlobals });
     checkSysInfo(sys.value, src.name);
     pickleOpts.inertGlobals?.clear(); // a retry with a larger window starts over
     const main = unpickle(bytes, { start: sys.end, where: where('data'), persistentLoad: (pid) => loadStorage(pid, roots, views, src), ...pickleOpts });
-    const keyList = unpickle(bytes, { start: main.end, where: where('storage keys') });
+    const keyList = unpickle(bytes, { start: main.end, where: where('storage keys'), strictGlobals });
     if (!Array.isArray(keyList.value) || !keyList.value.every((k) => typeof k === 'string')) throw new LegacyError(`${src.name}: legacy storage key list is malformed`);
     result = main.value;
     keys = keyList.value as string[];
