@@ -313,3 +313,10 @@ test('hostile inert: every pickle of a legacy stream is held to --strict-globals
   await assert.rejects(readCheckpoint(bytes, { strictGlobals: true }), { name: 'PickleError', message: "<bytes>: legacy magic number: refusing global 'argparse.Namespace': not in torch's weights_only allow-list" });
   await assert.rejects(readCheckpoint(bytes), { name: 'LegacyError', message: '<bytes>: not a PyTorch checkpoint (no zip header and no legacy magic number)' });
 });
+
+test('inert dict subclasses (CfgNode, defaultdict, EasyDict, ...) read as their dict, even when empty', () => {
+  assert.equal(summarize(unpickle(P().global('yacs.config', 'CfgNode').op(WOP.EMPTY_TUPLE, NEWOBJ).stop()).value), 'yacs.config.CfgNode({})');
+  const dd = unpickle(P().global('collections', 'defaultdict').global('builtins', 'list').op(WOP.TUPLE1, WOP.REDUCE).str('a').int(1).op(WOP.SETITEM).stop()).value as PyObject;
+  assert.equal(summarize(dd), "collections.defaultdict({'a': 1})");
+  assert.deepEqual([...(dd.value as PyDict).map], [['a', 1n]]);
+});

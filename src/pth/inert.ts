@@ -112,6 +112,13 @@ class NumpyDType extends PyObject {
   bigEndian = false;
 }
 
+/** dict subclasses training scripts pickle (configs): read as their dict, even when empty. */
+const DICT_TYPES = new Set([
+  'yacs.config.CfgNode', 'collections.defaultdict', 'easydict.EasyDict', 'addict.addict.Dict', 'addict.Dict',
+  'mmcv.utils.config.ConfigDict', 'mmengine.config.config.ConfigDict', 'lightning_fabric.utilities.data.AttributeDict',
+  'pytorch_lightning.utilities.parsing.AttributeDict', 'lightning.fabric.utilities.data.AttributeDict',
+]);
+
 /** REDUCE / NEWOBJ of an inert global: a placeholder, or a known value type's value. */
 export function inertCall(q: string, args: PyValue[]): PyObject {
   if (q === 'numpy.dtype') {
@@ -128,6 +135,7 @@ export function inertCall(q: string, args: PyValue[]): PyObject {
   if (NUMPY_SCALAR.has(q)) numpyScalar(o, args);
   else if (NUMPY_RECONSTRUCT.has(q)) o.type = 'numpy.ndarray';
   else if (q === 'copyreg._reconstructor' && args[0] instanceof PyObject) o.type = args[0].global;
+  if (DICT_TYPES.has(o.type)) o.value = o.dictItems = new PyDict();
   return o;
 }
 
