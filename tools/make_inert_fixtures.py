@@ -29,6 +29,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+# set / frozenset order follows str hashes: fixed, so the zip files are the same every run
+# (the legacy ones are not: torch names their storages by memory address).
+if __name__ == '__main__' and os.environ.get('PYTHONHASHSEED') != '0':
+    os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, PYTHONHASHSEED='0'))
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, '..', 'fixtures', 'ckpt', 'inert')
 
