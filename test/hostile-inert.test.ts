@@ -320,3 +320,9 @@ test('inert dict subclasses (CfgNode, defaultdict, EasyDict, ...) read as their 
   assert.equal(summarize(dd), "collections.defaultdict({'a': 1})");
   assert.deepEqual([...(dd.value as PyDict).map], [['a', 1n]]);
 });
+
+test('inert: a placeholder records whether NEWOBJ or REDUCE built it (a writer must keep it)', () => {
+  const n = unpickle(P().global('argparse', 'Namespace').op(WOP.EMPTY_TUPLE, NEWOBJ).stop()).value as PyObject;
+  const r = unpickle(P().global('argparse', 'Namespace').op(WOP.EMPTY_TUPLE, WOP.REDUCE).stop()).value as PyObject;
+  assert.deepEqual([n.newobj, r.newobj], [true, false]);
+});

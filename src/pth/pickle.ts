@@ -413,7 +413,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     if (f instanceof PyObject && !f.called) {
       if (!(args instanceof PyTuple)) return fail(`${opName} arguments must be a tuple, got ${describe(args)}`);
       // Not called: recorded (the arguments become plain data at STOP).
-      return inertCall(f.global, args.items);
+      const o = inertCall(f.global, args.items);
+      if (opName === 'NEWOBJ') o.newobj = true;
+      return o;
     }
     if (!(f instanceof Callable)) return fail(`${opName} on ${describe(f)}, which is not callable`);
     if (!(args instanceof PyTuple)) return fail(`${opName} arguments must be a tuple, got ${describe(args)}`);

@@ -73,6 +73,12 @@ export class PyObject {
   value: PyValue | undefined = undefined;
   /** The Python type shown for it ('numpy.float64'); defaults to `global`. */
   type: string;
+  /**
+   * Built by NEWOBJ (`cls.__new__(cls, *args)`, what protocol 2 writes for plain classes
+   * such as a pickled nn.Module), not REDUCE (`f(*args)`): a writer must keep the
+   * difference, or torch.load would run the class's __init__.
+   */
+  newobj = false;
   constructor(
     /** The qualified name the file named, e.g. 'argparse.Namespace'. */
     readonly global: string,
