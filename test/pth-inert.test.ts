@@ -132,7 +132,9 @@ test('inspect shows placeholders as Python shows them, lists candidate state dic
   assert.match(mod, /state dict: at the top level, rebuilt from a pickled nn\.Module/);
   assert.match(await text('module_wrapped.pth'), /model_ema=<pickled repmlp_resnet\.RepMLPResNet>/);
   const ema = await inspectFile(path.join(DIR, 'ema.pth'));
-  assert.deepEqual(ema.stateDicts.map((s) => [s.path, s.default]), [[['state_dict'], true], [['state_dict_ema'], false]]);
+  assert.deepEqual(ema.stateDicts.map((s) => [s.path, s.default, s.used]), [[['state_dict'], true, true], [['state_dict_ema'], false, false]]);
+  const emaUsed = await inspectFile(path.join(DIR, 'ema.pth'), { entry: 'state_dict_ema' });
+  assert.deepEqual(emaUsed.stateDicts.map((s) => s.used), [false, true]);
   assert.deepEqual(ema.wrapper, ['state_dict']);
   assert.deepEqual(ema.inertGlobals, ['argparse.Namespace']);
   assert.deepEqual((await inspectFile(path.join(DIR, 'ema.pth'), { entry: 'state_dict_ema' })).wrapper, ['state_dict_ema']);

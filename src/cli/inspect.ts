@@ -37,7 +37,7 @@ export interface InspectReport {
   /** The wrapper's other entries (epoch, optimizer, ...), summarized. */
   others: { key: string; value: string }[];
   /** Every state dict found (key path, tensor count, a dict or a pickled nn.Module's); `default` is the one used without --entry. */
-  stateDicts: { path: string[]; tensors: number; source: 'dict' | 'module'; default: boolean }[];
+  stateDicts: { path: string[]; tensors: number; source: 'dict' | 'module'; default: boolean; used: boolean }[];
   /** Globals outside torch's weights_only allow-list, kept as inert data (nothing was run). */
   inertGlobals: string[];
 }
@@ -204,7 +204,7 @@ export async function inspectFile(file: string, opts: LoadOptions = {}): Promise
     file, bytes: statSync(file).size, format: ck.format, wrapper, prefix, tensors: tensors.length, elements, dtypes, arch, mode,
     entries: tensors.map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
     others: wrapper ? wrapperOthers(ck.root, wrapper) : [],
-    stateDicts: candidates.map((c, i) => ({ path: c.path, tensors: toStateDict(c.dict).size, source: c.source, default: i === 0 })),
+    stateDicts: candidates.map((c, i) => ({ path: c.path, tensors: toStateDict(c.dict).size, source: c.source, default: i === 0, used: wrapper !== null && c.path.join('\0') === wrapper.join('\0') })),
     inertGlobals: ck.inertGlobals,
   };
 }
@@ -224,7 +224,7 @@ function pathText(path: string[]): string {
 export function formatReport(r: InspectReport): string {
   const mb = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${n} bytes`);
   const lines = [`${r.file}: ${FORMAT_NAMES[r.format]}, ${mb(r.bytes)}`];
-  const used = r.stateDicts.find((c) => r.wrapper !== null && c.path.join('\0') === r.wrapper.join('\0'));
+  const used = r.stateDicts.find((c) => c.used);
   if (r.wrapper === null) lines.push(`no state dict found; ${r.tensors} tensor(s) in the object`);
   else {
     const wrappers = r.prefix ? r.prefix.match(/[^.]+\./g)!.map((p) => PREFIX_NAMES[p] ?? p).join(' + ') : '';
