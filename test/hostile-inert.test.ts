@@ -88,6 +88,8 @@ test('hostile 14: a bare storage and uncalled globals as wrapper values read as 
     'torch.FloatStorage(4)', '<global repmlp_resnet.helper>', '<global torch._utils._rebuild_tensor_v2>', '<global torch.FloatStorage>', 'tensor float32 [4]',
   ]);
   assert.deepEqual([...((root.map.get('storage') as PyObject).value as Tensor).toFloat32()], [1, 2, 3, 4]);
+  const st = root.map.get('storage') as PyObject;
+  assert.equal(st.storage, (root.map.get('w') as Tensor).storage, 'the placeholder keeps the storage itself (a writer puts back its persistent id)');
   const { dir, cleanup } = tempDir();
   try {
     const f = path.join(dir, 'odd.pth');

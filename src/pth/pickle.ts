@@ -612,6 +612,7 @@ function plainData(root: PyValue): PyValue {
     if (v instanceof Storage) {
       const o = new PyObject(`torch.${DTYPES.get(v.dtype)!.storage}`, true);
       o.value = new Tensor(v, [v.numel]);
+      o.storage = v;
       return o;
     }
     if (v instanceof Callable) return new PyObject(v.qualname, false);

@@ -3,7 +3,7 @@
  * pickler takes them. Lossless: Python int is bigint, Python float is number, a tuple
  * is a PyTuple (not a list), dicts are Maps so keys like `__proto__` stay plain keys.
  */
-import type { Tensor } from '../tensor.js';
+import type { Storage, Tensor } from '../tensor.js';
 
 export type PyKey = string | bigint | number | boolean | null | PyTuple;
 
@@ -79,6 +79,11 @@ export class PyObject {
    * difference, or torch.load would run the class's __init__.
    */
   newobj = false;
+  /**
+   * Set for a bare storage (`torch.save({'s': t.storage()})`): the storage itself, which
+   * a writer puts back as its persistent id; `value` is its 1-D tensor.
+   */
+  storage: Storage | undefined = undefined;
   constructor(
     /** The qualified name the file named, e.g. 'argparse.Namespace'. */
     readonly global: string,
