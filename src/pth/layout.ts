@@ -42,7 +42,13 @@ export interface LayoutOptions {
 
 /** Every tensor reachable from `obj`, each once, in pickling order. */
 export function tensorsIn(obj: PyValue): Tensor[] {
+  return reachable(obj).tensors;
+}
+
+/** The tensors reachable from `obj`, and the storages referenced bare (PyObject.storage). */
+function reachable(obj: PyValue): { tensors: Tensor[]; bare: Set<Storage> } {
   const out: Tensor[] = [];
+  const bare = new Set<Storage>();
   const seen = new Set<object>();
   const stack: PyValue[] = [obj];
   while (stack.length) {
@@ -56,11 +62,12 @@ export function tensorsIn(obj: PyValue): Tensor[] {
       const vals = [...v.map.values(), ...v.attrs.values()];
       for (let i = vals.length - 1; i >= 0; i--) stack.push(vals[i]!);
     } else if (v instanceof PyObject) {
+      if (v.storage) bare.add(v.storage);
       const parts: PyValue[] = [...v.args, ...(v.state !== undefined ? [v.state] : []), ...(v.listItems ?? []), ...(v.dictItems ? [v.dictItems] : [])];
       for (let i = parts.length - 1; i >= 0; i--) stack.push(parts[i]!);
     } else if (v instanceof PyOther && v.value !== null && typeof v.value === 'object') stack.push(v.value as PyValue);
   }
-  return out;
+  return { tensors: out, bare };
 }
 
 /** [first, end) storage elements a view touches; empty for numel 0. */
@@ -110,8 +117,9 @@ export function planSafetensors(tensors: readonly [string, Tensor][], opts: Layo
  * storages are written whole.
  */
 export function planZip(obj: PyValue, opts: LayoutOptions = {}): { replace: Map<Tensor, Tensor>; total: number } {
-  const tensors = tensorsIn(obj);
+  const { tensors, bare } = reachable(obj);
   const byStorage = new Map<Storage, Tensor[]>();
+  for (const s of bare) byStorage.set(s, []);
   for (const t of tensors) {
     const list = byStorage.get(t.storage);
     if (list) list.push(t);
@@ -120,7 +128,8 @@ export function planZip(obj: PyValue, opts: LayoutOptions = {}): { replace: Map<
   const replace = new Map<Tensor, Tensor>();
   let total = 0;
   for (const [storage, views] of byStorage) {
-    if (!opts.compact) {
+    // A storage referenced bare is written whole: every byte of it is used.
+    if (!opts.compact || bare.has(storage)) {
       total += storage.byteLength;
       continue;
     }

@@ -167,6 +167,9 @@ class Pickler {
   private readonly memo = new Map<object | string, number>();
   private depth = 0;
 
+  /** Storages written in place of others (a compacted storage used whole by a bare reference never is). */
+  private readonly replaceStorage?: ReadonlyMap<Storage, Storage>;
+
   constructor(private readonly replace?: ReadonlyMap<Tensor, Tensor>) {}
 
   dump(obj: PyValue): void {
@@ -346,10 +349,20 @@ class Pickler {
 
   private saveRebuildTensor(t: Tensor, requiresGrad: boolean): void {
     const o = this.out;
-    const s = t.storage;
     this.global('torch._utils', '_rebuild_tensor_v2');
     o.u8(WOP.MARK);
-    // persistent id ('storage', torch.<Type>Storage, key, location, numel)
+    this.savePersistentStorage(t.storage);
+    this.saveInt(BigInt(t.offset));
+    this.saveTupleItems(t.shape.map((d) => BigInt(d)));
+    this.saveTupleItems(t.stride.map((d) => BigInt(d)));
+    this.save(requiresGrad);
+    this.emptyOrderedDict();
+    o.u8(WOP.TUPLE).u8(WOP.REDUCE);
+  }
+
+  /** The persistent id ('storage', torch.<Type>Storage, key, location, numel), as torch writes it. */
+  private savePersistentStorage(s: Storage): void {
+    const o = this.out;
     o.u8(WOP.MARK);
     this.saveStr('storage');
     this.global('torch', dtypeInfo(s.dtype).storage);
@@ -357,12 +370,6 @@ class Pickler {
     this.saveStr('cpu');
     this.saveInt(BigInt(s.numel));
     o.u8(WOP.TUPLE).u8(WOP.BINPERSID);
-    this.saveInt(BigInt(t.offset));
-    this.saveTupleItems(t.shape.map((d) => BigInt(d)));
-    this.saveTupleItems(t.stride.map((d) => BigInt(d)));
-    this.save(requiresGrad);
-    this.emptyOrderedDict();
-    o.u8(WOP.TUPLE).u8(WOP.REDUCE);
   }
 
   private emptyOrderedDict(): void {
@@ -378,6 +385,12 @@ class Pickler {
    * did; weights_only=True refuses it, as it refused the original.
    */
   private saveObject(v: PyObject): void {
+    if (v.storage) {
+      // A bare storage (`torch.save({'s': t.storage()})`): its persistent id alone, the
+      // same record as the tensors viewing it.
+      this.savePersistentStorage(this.replaceStorage?.get(v.storage) ?? v.storage);
+      return;
+    }
     const dot = v.global.lastIndexOf('.');
     const module = dot > 0 ? v.global.slice(0, dot) : 'builtins';
     const name = dot > 0 ? v.global.slice(dot + 1) : v.global;
@@ -385,7 +398,7 @@ class Pickler {
     this.global(module, name);
     if (!v.called) return;
     this.saveTupleItems(v.args);
-    this.out.u8((v as { newobj?: boolean }).newobj ? WOP.NEWOBJ : WOP.REDUCE);
+    this.out.u8(v.newobj ? WOP.NEWOBJ : WOP.REDUCE);
     this.put(v);
     const list = v.listItems ?? [];
     for (let i = 0; i < list.length; i += BATCH) {
