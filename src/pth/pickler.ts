@@ -167,9 +167,6 @@ class Pickler {
   private readonly memo = new Map<object | string, number>();
   private depth = 0;
 
-  /** Storages written in place of others (a compacted storage used whole by a bare reference never is). */
-  private readonly replaceStorage?: ReadonlyMap<Storage, Storage>;
-
   constructor(private readonly replace?: ReadonlyMap<Tensor, Tensor>) {}
 
   dump(obj: PyValue): void {
@@ -387,8 +384,9 @@ class Pickler {
   private saveObject(v: PyObject): void {
     if (v.storage) {
       // A bare storage (`torch.save({'s': t.storage()})`): its persistent id alone, the
-      // same record as the tensors viewing it.
-      this.savePersistentStorage(this.replaceStorage?.get(v.storage) ?? v.storage);
+      // same record as the tensors viewing it (a storage referenced bare is never
+      // compacted, src/pth/layout.ts).
+      this.savePersistentStorage(v.storage);
       return;
     }
     const dot = v.global.lastIndexOf('.');
