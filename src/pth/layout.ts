@@ -177,9 +177,11 @@ export function compactStorage(storage: Storage, views: readonly Tensor[]): { st
   const load = (): Uint8Array => {
     if (ranges.length === 1) return storage.bytesInRange(ranges[0]![0] * item, used * item);
     const out = new Uint8Array(used * item);
+    // Range by range from the file when it can be read so; else one whole read, sliced.
+    const whole = storage.loaded || storage.region() ? undefined : storage.bytesUncached();
     for (let i = 0; i < ranges.length; i++) {
       const [a, b] = ranges[i]!;
-      out.set(storage.bytesInRange(a * item, (b - a) * item), starts[i]! * item);
+      out.set(whole ? whole.subarray(a * item, b * item) : storage.bytesInRange(a * item, (b - a) * item), starts[i]! * item);
     }
     return out;
   };
