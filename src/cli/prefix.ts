@@ -128,7 +128,8 @@ export const command: Command = {
     let out = dict;
     let stripped = 0;
     const strips = p.strip === KNOWN ? knownChain(dict) : p.strip !== undefined ? [p.strip] : [];
-    if (p.strip === KNOWN && strips.length === 0 && p.add === undefined) {
+    // Refused when nothing would change, or when a bare --strip (given, not defaulted) finds nothing.
+    if (p.strip === KNOWN && strips.length === 0 && (p.add === undefined || str(values, 'strip') === KNOWN)) {
       const sample = stringKeys(dict).slice(0, 3).map((k) => `'${k}'`).join(', ');
       throw new PrefixError(`${input}: no known wrapper prefix (${WRAPPER_PREFIXES.join(', ')}) on the state-dict keys (keys look like ${sample}); nothing to strip (give --strip PREFIX or --add PREFIX)`);
     }
