@@ -12,7 +12,8 @@ export class RepmlpError extends Error {
   }
 }
 
-const CONTROL = /[\u0000-\u001f\u007f]/g;
+// C0, DEL and C1 (U+009B is a CSI to many terminals).
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /** Escapes control characters (a newline becomes \n): messages stay one line. */
 export function oneLine(s: string): string {

@@ -83,7 +83,7 @@ test('inspect: human summary; errors are one line', async () => {
     assertError(repmlp('inspect', cutLegacy), /^repmlp: error: .*cut\.legacy\.pth: storage \d+: \d+ bytes at offset \d+ run past the end of the file \(1400 bytes\)$/);
     const evil = path.join(dir, 'evil.pth');
     writeFileSync(evil, await zipWith(new PickleAsm().global('posix', 'system').str('id').op(WOP.TUPLE1, WOP.REDUCE).stop()));
-    assertError(repmlp('inspect', evil), `${evil}: archive/data.pkl: refusing global 'posix.system': not in torch's weights_only allow-list`);
+    assertError(repmlp('inspect', evil), `${evil}: archive/data.pkl: refusing global 'posix.system': only an attack uses it (code execution, processes, files, network, imports or pickle loading); see docs/safety.md`);
     assertError(repmlp('inspect'), 'inspect: expected 1 argument(s), got 0; usage: repmlp inspect FILE [--json]');
   } finally {
     cleanup();
@@ -127,7 +127,7 @@ test('prefix: errors leave no output and keep an old one intact; output over inp
   try {
     const out = path.join(dir, 'out.pth');
     const plain = path.join(CKPT, 'state_dict.pth');
-    assertError(repmlp('prefix', plain, out), `${plain}: no state-dict key starts with 'module.' (keys look like 'conv.weight', 'bn.weight', 'bn.bias'); nothing to strip`);
+    assertError(repmlp('prefix', plain, out), `${plain}: no known wrapper prefix (module., _orig_mod.) on the state-dict keys (keys look like 'conv.weight', 'bn.weight', 'bn.bias'); nothing to strip (give --strip PREFIX or --add PREFIX)`);
     assert.ok(!existsSync(out));
     writeFileSync(out, 'old output');
     assertError(repmlp('prefix', plain, out, '--strip', 'backbone.'), /nothing to strip$/);
@@ -146,6 +146,7 @@ test('prefix: errors leave no output and keep an old one intact; output over inp
     copyFileSync(path.join(CKPT, 'ddp_wrapped.pth'), same);
     const r = repmlp('prefix', same, same);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /replaced the input/);
     const back = (await readCheckpoint(same)).root as PyDict;
     assert.deepEqual([...(back.map.get('state_dict') as PyDict).map.keys()].slice(0, 1), ['conv.weight']);
     assert.deepEqual(leftovers(dir), []);

@@ -113,6 +113,7 @@ test('convert --format safetensors, and in place (OUT == IN)', async () => {
     copyFileSync(fx('repmlp_c8_o4_g4.train.pth'), inPlace);
     const r = repmlp('convert', inPlace, inPlace);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /, replaced the input\)/);
     await sameAsReference(inPlace, fx('repmlp_c8_o4_g4.deploy.pth'));
     const again = repmlp('convert', inPlace, path.join(dir, 'x.pth'));
     assert.equal(again.code, 1);

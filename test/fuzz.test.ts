@@ -12,9 +12,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { readCheckpointSync } from '../src/pth/checkpoint.js';
-import { findStateDict } from '../src/pth/statedict.js';
+import { findStateDict, listStateDicts } from '../src/pth/statedict.js';
 import { pickleCheckpoint } from '../src/pth/pickler.js';
-import { PyDict, PyTuple, type PyValue } from '../src/pth/pyobj.js';
+import { PyDict, PyObject, PyTuple, type PyValue } from '../src/pth/pyobj.js';
+import { summarize } from '../src/cli/inspect.js';
 import { Tensor } from '../src/tensor.js';
 import { RepmlpError } from '../src/errors.js';
 import { OP } from '../src/pth/pickle.js';
@@ -88,6 +89,9 @@ const SEEDS: Seed[] = [
   zipSeed('state_dict.pth'), zipSeed('views.pth'), zipSeed('dtypes.pth'), zipSeed('containers.pth'), zipSeed('wrapped.pth'),
   legacySeed('state_dict.legacy.pth'), legacySeed('views.legacy.pth'), legacySeed('containers.legacy.pth'), legacySeed('parameter.legacy.pth'),
   safetensorsSeed('small.safetensors'),
+  // checkpoints as training scripts save them: inert placeholders, numpy values, a pickled module
+  zipSeed('inert/namespace.pth'), zipSeed('inert/numpy.pth'), zipSeed('inert/module.pth'), zipSeed('inert/cfgnode.pth'),
+  legacySeed('inert/module.legacy.pth'),
 ];
 
 const OPCODES = Object.values(OP) as number[];
@@ -162,12 +166,17 @@ function exercise(root: PyValue): void {
     } else if (Array.isArray(v)) stack.push(...v);
     else if (v instanceof PyTuple) stack.push(...v.items);
     else if (v instanceof PyDict) stack.push(...v.map.values(), ...v.attrs.values());
+    else if (v instanceof PyObject) stack.push(...v.args, ...[v.state, v.value, v.dictItems ?? null, v.listItems ?? null].filter((x): x is PyValue => x !== undefined));
   }
   try {
     findStateDict(root);
   } catch (e) {
     if (!(e instanceof RepmlpError)) throw e;
   }
+  // what inspect shows: every candidate state dict and a summary of every value
+  listStateDicts(root);
+  summarize(root);
+  if (root instanceof PyDict) for (const v of root.map.values()) summarize(v);
   pickleCheckpoint(root);
 }
 

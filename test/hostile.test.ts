@@ -20,23 +20,41 @@ let hostileCases = 0;
 
 const P = () => new PickleAsm();
 const W = 'pickle';
+/** --strict-globals (torch's weights_only exactly): any global outside the allow-list. */
 const refused = (q: string) => `${W}: refusing global '${q}': not in torch's weights_only allow-list`;
+/** The default: globals only an attack uses are refused by name, whatever container they hide in. */
+const attack = (q: string) => `${W}: refusing global '${q}': only an attack uses it (code execution, processes, files, network, imports or pickle loading); see docs/safety.md`;
+const torchOnly = (q: string) => `${W}: refusing global '${q}': not in the tensor allow-list (torch globals are held to torch's weights_only set)`;
+
+/** Globals an attack uses, as a file names them, and the name they are refused as (protocol 2's __builtin__ is builtins). */
+const ATTACK_GLOBALS = [
+  'posix.system', 'os.system', 'nt.system', 'os.popen', 'os.execv', 'builtins.eval', 'builtins.exec', 'builtins.getattr', 'builtins.__import__',
+  'builtins.open', 'builtins.compile', 'builtins.breakpoint', 'builtins.input', '__builtin__.eval', '__builtin__.getattr', '__builtin__.apply',
+  'subprocess.Popen', 'subprocess.call', 'subprocess.check_output', 'subprocess.run', 'pickle.loads', '_pickle.loads', 'functools.partial',
+  'operator.attrgetter', 'operator.methodcaller', 'operator.itemgetter', 'webbrowser.open', 'shutil.rmtree', 'runpy._run_code', 'pty.spawn',
+  'socket.create_connection', 'importlib.import_module', 'importlib.util.spec_from_file_location', 'sys.modules', 'ctypes.CDLL', 'code.InteractiveInterpreter',
+  'pdb.run', 'timeit.timeit', 'types.CodeType', 'types.FunctionType', 'marshal.loads', 'requests.api.get', 'aiohttp.client.ClientSession',
+  'numpy.f2py.crackfortran.getlincoef', 'numpy.testing._private.utils.runstring', 'numpy.load', 'dill.loads', 'joblib.load', 'asyncio.subprocess.create_subprocess_exec',
+  'io.open', 'pathlib.Path', 'tempfile.mkstemp', 'copyreg.__newobj__',
+  // torch's own loaders, JIT and internals
+  'torch.load', 'torch.save', 'torch.hub.load', 'torch.jit.load', 'torch.serialization.load', 'torch._C._get_tracing_state', 'torch.storage._load_from_bytes',
+  'torch._dynamo.guards.GuardBuilder.get', 'torch._inductor.codecache.compile_file', 'torch.utils.collect_env.run', 'torch.fx.experimental.symbolic_shapes.ShapeEnv',
+].map((q): [string, string] => [q, q.startsWith('__builtin__.') ? `builtins.${q.slice(12)}` : q]);
+/** Other torch globals outside the tensor allow-list: tensors and storages are rebuilt only by the allow-list. */
+const TORCH_REFUSED = ['torch.Generator', 'torch._utils._rebuild_qtensor', 'torch._utils._rebuild_device_tensor_from_numpy', 'torch.Tensor._make_subclass', 'torch.complex64'];
+const split = (q: string): [string, string] => {
+  const i = q.lastIndexOf('.');
+  return [q.slice(0, i), q.slice(i + 1)];
+};
+const callOf = (q: string) => P().global(...split(q)).str('echo pwned').op(WOP.TUPLE1, WOP.REDUCE).stop();
 
 /** [case, pickle bytes, exact message] through the unpickler alone. */
 const PICKLES: [string, () => Uint8Array, string][] = [
-  // every non-allowed global, as GLOBAL + REDUCE (the classic payload)
-  ...[
-    'posix.system', 'os.system', 'nt.system', 'builtins.eval', 'builtins.exec', 'builtins.getattr', 'builtins.__import__',
-    'builtins.open', 'builtins.compile', '__builtin__.eval', 'subprocess.Popen', 'subprocess.call', 'subprocess.check_output',
-    'subprocess.run', 'torch.load', 'torch.save', 'torch.hub.load', 'torch.jit.load', 'torch.serialization.load',
-    'torch._C._get_tracing_state', 'torch.storage._load_from_bytes', 'numpy.core.multiarray._reconstruct', 'pickle.loads',
-    'functools.partial', 'operator.attrgetter', 'webbrowser.open', 'shutil.rmtree', 'runpy._run_code',
-  ].map((q): [string, () => Uint8Array, string] => {
-    const i = q.lastIndexOf('.');
-    return [`GLOBAL ${q}`, () => P().global(q.slice(0, i), q.slice(i + 1)).str('echo pwned').op(WOP.TUPLE1, WOP.REDUCE).stop(), refused(q)];
-  }),
-  ['STACK_GLOBAL builtins.eval', () => P().str('builtins').str('eval').op(XOP.STACK_GLOBAL).stop(), refused('builtins.eval')],
-  ['global name with a newline trick', () => P().raw([WOP.GLOBAL]).raw(new TextEncoder().encode('os\nsystem\n')).stop(), refused('os.system')],
+  // every attack global, as GLOBAL + REDUCE (the classic payload): refused by name
+  ...ATTACK_GLOBALS.map(([q, as]): [string, () => Uint8Array, string] => [`GLOBAL ${q}`, () => callOf(q), attack(as)]),
+  ...TORCH_REFUSED.map((q): [string, () => Uint8Array, string] => [`GLOBAL ${q}`, () => callOf(q), torchOnly(q)]),
+  ['STACK_GLOBAL builtins.eval', () => P().str('builtins').str('eval').op(XOP.STACK_GLOBAL).stop(), attack('builtins.eval')],
+  ['global name with a newline trick', () => P().raw([WOP.GLOBAL]).raw(new TextEncoder().encode('os\nsystem\n')).stop(), attack('os.system')],
   // REDUCE / NEWOBJ of things that are not callable
   ['REDUCE of a str', () => P().str('os.system').op(WOP.EMPTY_TUPLE, WOP.REDUCE).stop(), `${W}: REDUCE on str 'os.system', which is not callable (REDUCE at byte 17)`],
   ['REDUCE of an int', () => P().int(7).op(WOP.EMPTY_TUPLE, WOP.REDUCE).stop(), `${W}: REDUCE on int 7, which is not callable (REDUCE at byte 5)`],
@@ -72,6 +90,12 @@ const PICKLES: [string, () => Uint8Array, string][] = [
   ['no STOP', () => P().op(WOP.NONE).w.result(), `${W}: truncated: 1 more bytes needed at byte 3, 0 left`],
   ['persistent id without a loader', () => P().str('x').op(WOP.BINPERSID).stop(), `${W}: persistent id in a pickle that allows none (BINPERSID at byte 8)`],
 ];
+
+test('--strict-globals: every global outside the allow-list is refused as torch.load(weights_only=True) refuses it', () => {
+  hostileCases++;
+  const names = [...ATTACK_GLOBALS.map(([, as]) => as), ...TORCH_REFUSED, 'argparse.Namespace', 'numpy.core.multiarray._reconstruct', 'numpy.dtype', 'yacs.config.CfgNode', 'repmlp_resnet.RepMLPResNet', 'torch.nn.modules.conv.Conv2d'];
+  for (const q of names) assert.throws(() => unpickle(callOf(q), { strictGlobals: true }), { name: 'PickleError', message: refused(q) }, q);
+});
 
 for (const [name, make, message] of PICKLES) {
   test(`hostile pickle: ${name}`, () => {
@@ -144,15 +168,16 @@ const posix = () => P().global('posix', 'system').str('touch /tmp/pwned').op(WOP
 
 test('hostile zip: data.pkl calling posix.system', async () => {
   hostileCases++;
-  await assert.rejects(readCheckpoint(await zipWith(posix())), { name: 'PickleError', message: "<bytes>: archive/data.pkl: refusing global 'posix.system': not in torch's weights_only allow-list" });
+  await assert.rejects(readCheckpoint(await zipWith(posix())), { name: 'PickleError', message: attack('posix.system').replace(`${W}:`, '<bytes>: archive/data.pkl:') });
+  await assert.rejects(readCheckpoint(await zipWith(posix()), { strictGlobals: true }), { name: 'PickleError', message: refused('posix.system').replace(`${W}:`, '<bytes>: archive/data.pkl:') });
 });
 
 test('hostile legacy: payload in the magic-number pickle and in the main pickle', async () => {
   hostileCases++;
   const legit = legacyWith(P().op(WOP.NONE).stop());
   const magicEvil = new Uint8Array([...posix(), ...legit]);
-  await assert.rejects(readCheckpoint(magicEvil), { name: 'PickleError', message: "<bytes>: legacy magic number: refusing global 'posix.system': not in torch's weights_only allow-list" });
-  await assert.rejects(readCheckpoint(legacyWith(posix())), { name: 'PickleError', message: "<bytes>: legacy data: refusing global 'posix.system': not in torch's weights_only allow-list" });
+  await assert.rejects(readCheckpoint(magicEvil), { name: 'PickleError', message: attack('posix.system').replace(`${W}:`, '<bytes>: legacy magic number:') });
+  await assert.rejects(readCheckpoint(legacyWith(posix())), { name: 'PickleError', message: attack('posix.system').replace(`${W}:`, '<bytes>: legacy data:') });
 });
 
 test('hostile storages: lying sizes, foreign keys, mixed types', async () => {
@@ -165,7 +190,7 @@ test('hostile storages: lying sizes, foreign keys, mixed types', async () => {
     ['zip view past its storage', readCheckpoint(await zipWith(P().tensor('FloatStorage', '0', 4, 2, [4], [1]).stop(), { '0': four })), '<bytes>: archive/data.pkl: _rebuild_tensor_v2: view [4] stride [1] offset 2 exceeds its storage of 4 elements (REDUCE at byte 126)'],
     ['zip BUILD with attributes on a tensor', readCheckpoint(await zipWith(P().tensor('FloatStorage', '0', 4, 0, [4], [1]).op(WOP.EMPTY_DICT).str('evil').int(1).op(WOP.SETITEM, WOP.BUILD).stop(), { '0': four })), '<bytes>: archive/data.pkl: BUILD with attributes on a tensor is not allowed (BUILD at byte 140)'],
     ['zip negative size', readCheckpoint(await zipWith(P().tensor('FloatStorage', '0', 4, 0, [-1], [1]).stop(), { '0': four })), '<bytes>: archive/data.pkl: _rebuild_tensor_v2 size[0]: expected a non-negative int, got int -1 (REDUCE at byte 129)'],
-    ['zip storage type is not allowed', readCheckpoint(await zipWith(P().tensor('Generator', '0', 4, 0, [4], [1]).stop(), { '0': four })), refused('torch.Generator').replace(`${W}:`, '<bytes>: archive/data.pkl:')],
+    ['zip storage type is not allowed', readCheckpoint(await zipWith(P().tensor('Generator', '0', 4, 0, [4], [1]).stop(), { '0': four })), torchOnly('torch.Generator').replace(`${W}:`, '<bytes>: archive/data.pkl:')],
     ['zip storage type is not a storage', readCheckpoint(await zipWith(P().tensor('Size', '0', 4, 0, [4], [1]).stop(), { '0': four })), '<bytes>: archive/data.pkl: persistent id names global torch.Size instead of a storage type'],
     ['legacy absurd count', readCheckpoint(legacyWith(t('1', 4), [['1', 4254413747647032608n, four]])), '<bytes>: storage 1 has wrong size: expected 4 elements, file says 4254413747647032608'],
     ['legacy count right, bytes missing', readCheckpoint(legacyWith(t('1', 4), [['1', 4n, four.subarray(0, 8)]])), '<bytes>: storage 1: 16 bytes at offset 271 run past the end of the file (279 bytes)'],

@@ -11,6 +11,7 @@ import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { RepmlpError } from '../errors.js';
 import { loadStateDictFile } from '../pth/index.js';
+import type { LoadOptions } from '../pth/checkpoint.js';
 import type { StateDict } from '../pth/pyobj.js';
 import { PyDict } from '../pth/pyobj.js';
 import { networkInfo, parseArchConfig } from '../family/registry.js';
@@ -47,6 +48,8 @@ export interface OpenOptions {
   meta?: string;
   /** TF.js backend for checkpoints and graph models (default wasm, falling back to cpu). */
   backend?: 'wasm' | 'cpu' | 'tensorflow';
+  /** --entry / --strict-globals: how the checkpoint is read. */
+  read?: LoadOptions;
 }
 
 /** .onnx -> onnx; model.json, any other .json or a folder -> TF.js graph; else a checkpoint. */
@@ -102,7 +105,7 @@ function wrapperEntries(root: unknown, wrapper: string[], file: string): { card:
 async function openCheckpointClassifier(file: string, opts: OpenOptions): Promise<Classifier> {
   // The TF.js stack loads only when a checkpoint is run (start-up cost).
   const { initBackend, predictLogits, resolveModel, networkFor, loadStateDict, detectMode } = await import('../model/index.js');
-  const loaded = await loadStateDictFile(file);
+  const loaded = await loadStateDictFile(file, opts.read);
   const inner = wrapperEntries(loaded.checkpoint.root, loaded.wrapper, file);
   const found = findCard(file, { ...opts, wrapper: inner.card });
   const archName = opts.arch ?? found?.card.arch;

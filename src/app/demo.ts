@@ -92,7 +92,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const opened: Classifier[] = [];
   try {
     // 1. inspect
-    const info = await inspectFile(checkpoint);
+    const info = await inspectFile(checkpoint, opts.read);
     log(`inspect  ${shown(checkpoint)}: ${info.format} checkpoint, ${info.tensors} tensors, ${info.elements.toLocaleString('en-US')} elements, arch ${info.arch ?? 'custom'}, mode ${info.mode ?? 'unknown'}`);
     const train = await openClassifier(checkpoint, opts);
     opened.push(train);
@@ -104,7 +104,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 
     // 2. convert
     const t0 = performance.now();
-    const loaded = await loadStateDictFile(checkpoint);
+    const loaded = await loadStateDictFile(checkpoint, opts.read);
     const conv = convertTrainingStateDict(loaded.stateDict, {
       arch: archFile, where: checkpoint, onProgress: (d, t) => opts.onProgress?.('convert', d, t),
     });

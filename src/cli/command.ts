@@ -54,5 +54,14 @@ export function int(values: OptionValues, name: string, fallback?: number): numb
 }
 
 export function printJson(obj: unknown): void {
-  process.stdout.write(JSON.stringify(obj, (_k, v) => (typeof v === 'bigint' ? Number(v) : v), 2) + '\n');
+  process.stdout.write(jsonText(obj) + '\n');
+}
+
+/**
+ * JSON.stringify escapes C0 controls but not DEL, C1 (U+009B is a CSI to many terminals)
+ * or line/paragraph separators: those become \u escapes too, so --json output is
+ * terminal-safe. They can only occur inside strings, where the escape means the same.
+ */
+export function jsonText(obj: unknown): string {
+  return JSON.stringify(obj, (_k, v) => (typeof v === 'bigint' ? Number(v) : v), 2).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

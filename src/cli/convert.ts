@@ -3,6 +3,7 @@
  * exact for every RepMLP (also C != O) and every conv+BN pair; OUT is re-read and
  * compared with what was converted before the command reports success.
  */
+import { READ_OPTIONS, readOptions } from './read-options.js';
 import { performance } from 'node:perf_hooks';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { ZipReader } from '../pth/zip.js';
@@ -14,6 +15,8 @@ import { convertTrainingStateDict, type BlockHint, type PipelineResult } from '.
 import { ReparamError } from '../reparam/numeric.js';
 import { BLOCK_FAMILIES, DEFAULT_FAMILY, NETWORK_FAMILIES } from '../family/registry.js';
 import { progress } from './progress.js';
+import { OUTPUT_OPTIONS, TORCH_SAFETENSORS_METADATA, outputBounds, outputFormatFor, sameFile } from './output-options.js';
+import { PyDict } from '../pth/pyobj.js';
 import type { Tensor } from '../tensor.js';
 
 /** --fc3-groups G and --partition HxW as one hint for every block. */
@@ -31,20 +34,16 @@ export function hintFromFlags(values: Record<string, unknown>): BlockHint | unde
   return Object.keys(hint).length ? hint : undefined;
 }
 
-function outputFormat(values: Record<string, unknown>, out: string): 'zip' | 'safetensors' {
-  const f = str(values as never, 'format') ?? (out.endsWith('.safetensors') ? 'safetensors' : 'pth');
-  if (f === 'pth' || f === 'zip') return 'zip';
-  if (f === 'safetensors') return 'safetensors';
-  throw new UsageError(`--format ${f}: expected pth or safetensors`);
+function outputFormat(values: Record<string, unknown>, out: string, inputFormat?: 'zip' | 'legacy' | 'safetensors'): 'zip' | 'safetensors' {
+  return outputFormatFor(values as never, out, inputFormat, 'convert');
 }
 
 function bytesOf(t: Tensor): Uint8Array {
-  // Uncached: a pass-through tensor is read once more from its file, not kept.
-  if (t.isContiguous() && !t.storage.loaded) {
-    const item = t.storage.byteLength / Math.max(1, t.storage.numel);
-    return t.storage.bytesUncached().subarray(t.offset * item, (t.offset + t.numel) * item);
-  }
-  return t.contiguousBytes();
+  // Uncached: a pass-through tensor is read once more from its file (its own range of a
+  // shared storage only), not kept.
+  if (!t.isContiguous()) return t.contiguousBytes();
+  const item = t.storage.byteLength / Math.max(1, t.storage.numel);
+  return t.storage.bytesInRange(t.offset * item, t.numel * item);
 }
 
 /**
@@ -82,7 +81,12 @@ function compareZipRecords(path: string, shown: string, want: StateDict, got: St
       const item = u.storage.byteLength / Math.max(1, u.storage.numel);
       const start = zip.dataOffset(record) + u.offset * item;
       const mine = bytesOf(t);
-      if (!u.isContiguous() || mine.byteLength !== u.numel * item) throw new ReparamError(`${shown}: ${k}: written as a non-contiguous view`);
+      if (mine.byteLength !== u.numel * item) throw new ReparamError(`${shown}: ${k}: re-read with ${u.numel * item} bytes, written ${mine.byteLength}`);
+      if (!u.isContiguous()) {
+        // A view kept as torch keeps it (whole storage, strides): compared element-wise.
+        if (Buffer.compare(u.contiguousBytes(), mine) !== 0) throw new ReparamError(`${shown}: ${k} re-read with different values`);
+        continue;
+      }
       for (let off = 0; off < mine.byteLength; off += CHUNK) {
         const n = Math.min(CHUNK, mine.byteLength - off);
         if (readSync(fd, buf, 0, n, start + off) !== n) throw new ReparamError(`${shown}: ${k}: file ends early`);
@@ -96,8 +100,8 @@ function compareZipRecords(path: string, shown: string, want: StateDict, got: St
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-function summary(inPath: string, outPath: string, format: string, r: PipelineResult, t: Record<string, number>): string {
-  const lines = [`converted ${inPath} -> ${outPath} (${format === 'zip' ? 'pth' : format})`];
+function summary(inPath: string, outPath: string, format: string, r: PipelineResult, t: Record<string, number>, replacedInput: boolean): string {
+  const lines = [`converted ${inPath} -> ${outPath} (${format === 'zip' ? 'pth' : format}${replacedInput ? ', replaced the input' : ''})`];
   if (r.arch) lines.push(`  architecture: ${r.arch.name ?? 'custom'}${r.arch.detected ? ' (detected from the keys)' : ''}`);
   lines.push(`  RepMLP blocks converted: ${r.blocks.length}`);
   for (const b of r.blocks) {
@@ -117,13 +121,16 @@ function summary(inPath: string, outPath: string, format: string, r: PipelineRes
 export const command: Command = {
   name: 'convert',
   summary: 'training-time -> deploy re-parameterization (exact; the families below, or a model built from the 2021 blocks)',
-  usage: 'repmlp convert IN OUT [--arch ARCH] [--fc3-groups G] [--partition HxW] [--format pth|safetensors] [--json]',
+  usage: 'repmlp convert IN OUT [--arch ARCH] [--fc3-groups G] [--partition HxW] [--format pth|safetensors] [--max-output SIZE] [--entry PATH] [--json]',
   example: 'repmlp convert RepMLP-Res50-light-224_train.pth RepMLP-Res50-light-224_deploy.pth',
   options: {
     arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected from the keys)' },
     'fc3-groups': { type: 'string', help: 'G  fc3 groups of RepMLPs whose shapes do not tell (no global perceptron)' },
     partition: { type: 'string', help: 'HxW  partition size of RepMLPs whose h*w is not a square' },
-    format: { type: 'string', help: 'FMT  pth (torch zip, default) or safetensors' },
+    format: { type: 'string', help: "FMT  pth (torch zip) or safetensors (default: OUT's extension, else IN's format)" },
+    ...OUTPUT_OPTIONS,
+
+    ...READ_OPTIONS,
   },
   details: () => [
     'Families (a block pattern none of them claims is refused, never fused by a guess):',
@@ -135,10 +142,14 @@ export const command: Command = {
     const [inPath, outPath] = positionals as [string, string];
     const t0 = performance.now();
     const cpu: number[] = [cpuMs()];
-    const format = outputFormat(values, outPath);
+    outputFormat(values, outPath); // a bad --format is reported before anything is read
+    const bounds = outputBounds(values, inPath);
     const hint = hintFromFlags(values);
     const arch = str(values, 'arch');
-    const loaded = await loadStateDictFile(inPath);
+    const loaded = await loadStateDictFile(inPath, readOptions(values));
+    const format = outputFormat(values, outPath, loaded.format);
+    const metadata = safetensorsMetadata(loaded.checkpoint.root);
+    if (metadata && format !== 'safetensors') process.stderr.write(`repmlp: note: safetensors __metadata__ (${metadata.size} entries) has no place in a torch file; not written (write a .safetensors to keep it)\n`);
     const t1 = performance.now();
     cpu.push(cpuMs());
     // Lazy: the conversion runs inside the write, block k+1 computed while block k is
@@ -148,6 +159,7 @@ export const command: Command = {
     });
     const t2 = performance.now();
     cpu.push(cpuMs());
+    const replacedInput = sameFile(inPath, outPath);
     const wbar = progress('convert+write', r.elementsOut * 4, 'bytes');
     // Verified before OUT is replaced, while the file is flushed to disk: a conversion
     // whose file does not read back leaves OUT as it was.
@@ -161,7 +173,12 @@ export const command: Command = {
       verifyCpu = cpuMs() - c0;
     };
     try {
-      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), { format, verify, onProgress: (d) => wbar.update(d) });
+      // compact: storages shared with dropped training tensors (a flat buffer) are cut
+      // down to what the deploy tensors use.
+      await writeCheckpoint(outPath, stateDictToPy(r.stateDict), {
+        format, verify, compact: true, ...bounds, ...(format === 'safetensors' ? { metadata: metadata ?? TORCH_SAFETENSORS_METADATA } : {}),
+        onProgress: (d) => wbar.update(d),
+      });
     } finally {
       wbar.stop();
     }
@@ -176,6 +193,7 @@ export const command: Command = {
         arch: r.arch?.name ?? null, archDetected: r.arch?.detected ?? false,
         blocks: r.blocks, convBnPairs: r.convBnPairs.length, tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut,
         elementsIn: r.elementsIn, elementsOut: r.elementsOut, verified: true,
+        metadataKept: metadata && format === 'safetensors' ? metadata.size : 0, replacedInput,
         // Wall-clock milliseconds per phase, and CPU (user + system) milliseconds per phase,
         // `process` being the whole process's so far. The conversion runs lazily inside the
         // write phase, and so does the verification (during the flush, before the rename);
@@ -185,11 +203,18 @@ export const command: Command = {
         peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
       });
     } else {
-      process.stdout.write(summary(inPath, outPath, format, r, timings) + '\n');
+      process.stdout.write(summary(inPath, outPath, format, r, timings, replacedInput) + '\n');
     }
     return 0;
   },
 };
+
+/** A safetensors input's `__metadata__`, kept for a safetensors output. */
+function safetensorsMetadata(root: unknown): Map<string, string> | undefined {
+  const m = root instanceof PyDict ? root.attrs.get('__metadata__') : undefined;
+  if (!(m instanceof PyDict) || m.map.size === 0) return undefined;
+  return new Map([...m.map].filter((e): e is [string, string] => typeof e[0] === 'string' && typeof e[1] === 'string'));
+}
 
 function mapRound(o: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v)]));

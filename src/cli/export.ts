@@ -4,6 +4,7 @@
  * written from one deploy graph (src/export/graph.ts), atomically, then re-opened, run on
  * one batch and compared with the TF.js model; the differences are reported.
  */
+import { READ_OPTIONS, readOptions } from './read-options.js';
 import { performance } from 'node:perf_hooks';
 import { type Command, int, printJson, str } from './command.js';
 import { UsageError } from '../errors.js';
@@ -23,6 +24,8 @@ export const command: Command = {
     tfjs: { type: 'string', help: 'DIR  write a TF.js graph model (DIR/model.json + 4 MiB shards, input NHWC)' },
     opset: { type: 'string', help: 'N  ONNX opset (default 17; 11..23)' },
     'no-check': { type: 'boolean', help: 'skip re-opening the exports and comparing them with the TF.js model' },
+
+    ...READ_OPTIONS,
   },
   positionals: [1, 1],
   async run({ positionals, values, json }) {
@@ -36,7 +39,7 @@ export const command: Command = {
     const { loadDeploy, exportDeploy } = await import('../export/pipeline.js');
     const { checkOpset, DEFAULT_OPSET } = await import('../export/onnx.js');
     checkOpset(opset ?? DEFAULT_OPSET);
-    const m = await loadDeploy(input, arch);
+    const m = await loadDeploy(input, arch, readOptions(values));
     const t1 = performance.now();
     const bars: Partial<Record<'onnx' | 'tfjs', Progress>> = {};
     let r;

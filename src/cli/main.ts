@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(version() + '\n');
       return 0;
     }
-    const load = COMMANDS[name];
+    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined; // 'constructor' is not a command
     if (!load) throw new UsageError(`unknown command '${name}' (try repmlp --help)`);
     const { command } = await load();
     const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {

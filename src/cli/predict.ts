@@ -8,6 +8,7 @@ import type { Command } from './command.js';
 import { int, printJson, str } from './command.js';
 import { UsageError } from '../errors.js';
 import { openClassifier, type OpenOptions } from '../app/classifier.js';
+import { READ_OPTIONS, readOptions } from './read-options.js';
 import { predictFiles } from '../app/classify.js';
 import { assertReadableFile } from '../io/image.js';
 
@@ -19,13 +20,14 @@ export function openOptions(values: Record<string, unknown>): OpenOptions {
   if (backend !== undefined && backend !== 'wasm' && backend !== 'cpu' && backend !== 'tensorflow') throw new UsageError(`--backend ${backend}: expected wasm, cpu or tensorflow`);
   const arch = str(v, 'arch');
   const meta = str(v, 'meta');
-  return { ...(arch ? { arch } : {}), ...(meta ? { meta } : {}), ...(backend ? { backend } : {}) };
+  return { ...(arch ? { arch } : {}), ...(meta ? { meta } : {}), ...(backend ? { backend } : {}), read: readOptions(v) };
 }
 
 export const MODEL_OPTIONS = {
   arch: { type: 'string', help: 'ARCH  preset name or config JSON (checkpoints; detected when left out)' },
   meta: { type: 'string', help: 'FILE  model card JSON: preprocessing and class names (default: MODEL.meta.json if present, else ImageNet)' },
   backend: { type: 'string', help: 'NAME  TF.js backend for checkpoints and model.json: wasm (default) or cpu' },
+  ...READ_OPTIONS,
 } as const;
 
 function percent(p: number): string {

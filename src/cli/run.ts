@@ -4,6 +4,8 @@
  * `model.json` (TF.js graph model) go to their runners; anything else is read as a
  * checkpoint (.pth zip or legacy, .safetensors), training-time or deploy by its keys.
  */
+import { READ_OPTIONS, readOptions } from './read-options.js';
+import type { LoadOptions } from '../pth/checkpoint.js';
 import * as path from 'node:path';
 import { type Command, str } from './command.js';
 import { UsageError, RepmlpError } from '../errors.js';
@@ -29,11 +31,11 @@ async function readInput(file: string): Promise<{ data: Float32Array; shape: [nu
   return { data: npyToFloat32(x), shape: x.shape as [number, number, number, number] };
 }
 
-async function runCheckpoint(file: string, x: { data: Float32Array; shape: [number, number, number, number] }, arch: string | undefined, backend: string | undefined): Promise<{ logits: Float32Array; classes: number; info: Record<string, unknown> }> {
+async function runCheckpoint(file: string, x: { data: Float32Array; shape: [number, number, number, number] }, arch: string | undefined, backend: string | undefined, read: LoadOptions = {}): Promise<{ logits: Float32Array; classes: number; info: Record<string, unknown> }> {
   const m = await import('../model/index.js');
   if (backend !== undefined && !m.isBackendName(backend)) throw new UsageError(`--backend ${backend}: expected one of ${m.BACKENDS.join(', ')}`);
   const used = await m.initBackend(backend as 'wasm' | 'cpu' | 'tensorflow' | undefined);
-  const loaded = await m.fromCheckpoint(file, arch !== undefined ? { arch } : {});
+  const loaded = await m.fromCheckpoint(file, { ...read, ...(arch !== undefined ? { arch } : {}) });
   try {
     const logits = await m.predictLogits(loaded.model, x.data, x.shape);
     return { logits, classes: loaded.model.desc.numClasses, info: { arch: loaded.arch, mode: loaded.mode, backend: used } };
@@ -74,6 +76,7 @@ export const command: Command = {
     output: { type: 'string', help: 'Y.npy  where to write float32 logits [N, classes]' },
     arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected)' },
     backend: { type: 'string', help: 'NAME  TF.js backend: wasm (default), cpu, tensorflow' },
+    ...READ_OPTIONS,
   },
   positionals: [1, 1],
   async run(ctx) {
@@ -86,7 +89,7 @@ export const command: Command = {
     const kind = modelKind(file);
     const t0 = performance.now();
     const r = kind === 'checkpoint'
-      ? await runCheckpoint(file, x, str(ctx.values, 'arch'), str(ctx.values, 'backend'))
+      ? await runCheckpoint(file, x, str(ctx.values, 'arch'), str(ctx.values, 'backend'), readOptions(ctx.values))
       : await runExported(kind, file, x, str(ctx.values, 'backend'));
     const ms = performance.now() - t0;
     await writeNpy(output, { shape: [x.shape[0], r.classes], data: r.logits });

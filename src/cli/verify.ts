@@ -2,9 +2,12 @@
  * `repmlp verify IN`: the training-time model and its conversion (and, where asked,
  * exported files) run on the same seeded random batch; the largest absolute and relative
  * differences of the logits against the training model's are printed, and the exit status
- * is 1 when any relative difference exceeds --tolerance (shared/spec/cli.md).
+ * is 1 when any relative difference exceeds --tolerance (shared/spec/cli.md). Without
+ * --tolerance, the checkpoint's dtype sets it: 1e-4 for float32, more for float16 and
+ * bfloat16 weights (src/reparam/tolerance.ts), and the output says why.
  * Relative difference: max|a - ref| / max|ref|.
  */
+import { READ_OPTIONS, readOptions } from './read-options.js';
 import { performance } from 'node:perf_hooks';
 import { type Command, type OptionValues, int, printJson, str } from './command.js';
 import { UsageError } from '../errors.js';
@@ -14,6 +17,7 @@ import { hintFromFlags } from './convert.js';
 import { NETWORK_FAMILIES, networkInfo } from '../family/registry.js';
 import { normalBatch } from '../util/random.js';
 import { difference } from '../util/compare.js';
+import { describeTolerance, dtypeTolerance } from '../reparam/tolerance.js';
 
 /** One model whose logits are compared with the training model's. */
 export interface Candidate {
@@ -61,13 +65,18 @@ async function candidates(ctx: VerifyContext): Promise<Candidate[]> {
   return list;
 }
 
-/** A seeded N(0, 1) batch (mulberry32 + Box-Muller): the same numbers on every run. */
-function tolerance(values: OptionValues): number {
+/** --tolerance when given, else undefined (then the checkpoint's dtype decides). */
+function tolerance(values: OptionValues): number | undefined {
   const t = str(values, 'tolerance');
-  if (t === undefined) return 1e-4;
+  if (t === undefined) return undefined;
   const v = Number(t);
   if (!Number.isFinite(v) || v <= 0) throw new UsageError(`--tolerance ${t}: expected a positive number, e.g. 1e-4`);
   return v;
+}
+
+/** 1e-4 as typed; a derived tolerance to two digits. */
+function fmtTol(t: number): string {
+  return String(t).length > 8 ? t.toExponential(1) : String(t);
 }
 
 export const command: Command = {
@@ -77,18 +86,20 @@ export const command: Command = {
   example: 'repmlp verify RepMLP-Res50-light-224_train.pth --batch 2',
   options: {
     arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected from the keys)' },
-    tolerance: { type: 'string', help: 'T  largest relative difference allowed (default 1e-4)' },
+    tolerance: { type: 'string', help: 'T  largest relative difference allowed (default 1e-4 for float32 weights; for float16 / bfloat16 derived from the dtype, and said so)' },
     batch: { type: 'string', help: 'N  images in the random batch (default 2)' },
     seed: { type: 'string', help: 'S  seed of the random batch (default 0)' },
     'fc3-groups': { type: 'string', help: 'G  as for convert' },
     partition: { type: 'string', help: 'HxW  as for convert' },
     onnx: { type: 'string', help: 'FILE  also compare an exported ONNX model (onnxruntime-node)' },
     tfjs: { type: 'string', help: 'DIR  also compare an exported TF.js graph model (tf.loadGraphModel)' },
+
+    ...READ_OPTIONS,
   },
   positionals: [1, 1],
   async run({ positionals, values, json }) {
     const inPath = positionals[0]!;
-    const tol = tolerance(values);
+    const given = tolerance(values);
     const batch = int(values, 'batch', 2)!;
     const seedText = str(values, 'seed') ?? '0';
     if (!/^\d+$/.test(seedText)) throw new UsageError(`--seed ${seedText}: expected a non-negative integer`);
@@ -96,10 +107,14 @@ export const command: Command = {
     const arch = str(values, 'arch');
     const hint = hintFromFlags(values);
     const t0 = performance.now();
-    const { stateDict } = await loadStateDictFile(inPath);
+    const { stateDict } = await loadStateDictFile(inPath, readOptions(values));
     const conv = convertTrainingStateDict(stateDict, { where: inPath, ...(arch !== undefined ? { arch } : {}), ...(hint ? { hint } : {}) });
     if (!conv.arch) throw new ReparamError(`${inPath}: not a RepMLP-ResNet the toolkit can run, nor a network of the other families it knows (${NETWORK_FAMILIES.map((f) => f.name).filter((n) => n !== 'RepMLPResNet').join(', ')}): architecture not recognized; give --arch ARCH`);
     const config = conv.arch.config;
+    // The stored dtype bounds how exact a correct conversion can be (src/reparam/tolerance.ts).
+    const byDtype = dtypeTolerance(conv.stateDict, conv.blocks.length + conv.convBnPairs.length);
+    const tol = given ?? byDtype.tolerance;
+    const why = given !== undefined ? `tolerance ${given} (given)` : describeTolerance(byDtype);
     const t1 = performance.now();
 
     const { buildModel, initBackend, loadStateDict, predictLogits } = await import('../model/index.js');
@@ -121,15 +136,18 @@ export const command: Command = {
     if (json) {
       printJson({
         input: inPath, arch: conv.arch.name ?? 'custom', backend, batch, seed, tolerance: tol,
+        toleranceFrom: given !== undefined ? 'given' : byDtype.fromDtype ? 'dtype' : 'default',
+        dtype: byDtype.dtype, unitRoundoff: byDtype.unitRoundoff, fusedLayers: byDtype.layers,
         reference: 'training-time (TF.js)', results, ok, convertSeconds: (t1 - t0) / 1000, seconds,
       });
     } else {
       const lines = [`verify ${inPath}: ${conv.arch.name ?? 'custom architecture'}, batch ${batch} (seed ${seed}), backend ${backend}`,
-        `  reference: training-time model, logits [${batch}, ${info.numClasses}], max |logit| ${Math.max(...ref.map(Math.abs)).toPrecision(4)}`];
+        `  reference: training-time model, logits [${batch}, ${info.numClasses}], max |logit| ${ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0).toPrecision(4)}`,
+        `  ${why}`];
       for (const r of results) {
-        lines.push(`  ${r.name}: max abs diff ${r.maxAbsDiff.toExponential(2)}, max rel diff ${r.maxRelDiff.toExponential(2)} ${r.ok ? '<=' : '>'} ${tol}  ${r.ok ? 'OK' : 'FAIL'}`);
+        lines.push(`  ${r.name}: max abs diff ${r.maxAbsDiff.toExponential(2)}, max rel diff ${r.maxRelDiff.toExponential(2)} ${r.ok ? '<=' : '>'} ${fmtTol(tol)}  ${r.ok ? 'OK' : 'FAIL'}`);
       }
-      lines.push(`  ${ok ? 'equivalent' : 'NOT equivalent'} within relative ${tol} (${seconds.toFixed(1)} s)`);
+      lines.push(`  ${ok ? 'equivalent' : 'NOT equivalent'} within relative ${fmtTol(tol)}${given === undefined && byDtype.fromDtype ? ` (${byDtype.dtype} weights)` : ''} (${seconds.toFixed(1)} s)`);
       process.stdout.write(lines.join('\n') + '\n');
     }
     return ok ? 0 : 1;

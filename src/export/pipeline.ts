@@ -8,6 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { RepmlpError } from '../errors.js';
 import { loadStateDictFile, type StateDict } from '../pth/index.js';
+import type { LoadOptions } from '../pth/checkpoint.js';
 import { detectMode, resolveModel } from '../model/detect.js';
 import { networkInfo } from '../family/registry.js';
 import { buildGraph } from './graph.js';
@@ -38,8 +39,8 @@ export interface DeployModel {
 }
 
 /** Reads IN and returns the deploy state dict with its architecture (converting first when needed). */
-export async function loadDeploy(file: string, arch?: string): Promise<DeployModel> {
-  const loaded = await loadStateDictFile(file);
+export async function loadDeploy(file: string, arch?: string, read: LoadOptions = {}): Promise<DeployModel> {
+  const loaded = await loadStateDictFile(file, read);
   const sd = loaded.stateDict;
   const mode = detectMode(sd);
   if (mode === 'train') {

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { RepmlpError } from '../errors.js';
 import { loadStateDictFile } from '../pth/index.js';
+import type { LoadOptions } from '../pth/checkpoint.js';
 import type { StateDict } from '../pth/pyobj.js';
 import { initBackend, type BackendName } from './backend.js';
 import { type RepMLPResNetConfig, type RepMLPResNetConfigInput } from './config.js';
@@ -97,8 +98,8 @@ export interface CheckpointModel {
  * or detected from keys and shapes, mode (training / deploy) from the keys, then a strict
  * load whose error lists every missing / unexpected / wrong-shape key.
  */
-export async function fromCheckpoint(path: string, opts: { arch?: string } = {}): Promise<CheckpointModel> {
-  const loaded = await loadStateDictFile(path);
+export async function fromCheckpoint(path: string, opts: { arch?: string } & LoadOptions = {}): Promise<CheckpointModel> {
+  const loaded = await loadStateDictFile(path, opts);
   const sd = loaded.stateDict;
   const { arch, config, mode, resolved } = resolveModel(sd, path, opts.arch);
   const model = networkFor(config, mode === 'deploy');

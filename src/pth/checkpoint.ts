@@ -7,11 +7,10 @@ import { type ByteSource, FileSource, MemorySource } from './source.js';
 import { ZipReader, isZip } from './zip.js';
 import { PickleError, storageDType, unpickle } from './pickle.js';
 import { readLegacy } from './legacy.js';
-import { readSafetensors } from './safetensors.js';
-import { detectPrefix, findStateDict, stripPrefix, toStateDict } from './statedict.js';
+import { readSafetensors, startsLikeSafetensors } from './safetensors.js';
+import { findStateDict, knownPrefixes, stripPrefix, toStateDict } from './statedict.js';
 
 const PICKLE_PROTO = 0x80;
-const OPEN_BRACE = 0x7b;
 
 export class CheckpointError extends RepmlpError {
   override name = 'CheckpointError';
@@ -23,6 +22,24 @@ export interface Checkpoint {
   format: CheckpointFormat;
   /** The unpickled object (safetensors: an ordered PyDict of tensors; metadata in attrs). */
   root: PyValue;
+  /**
+   * Globals outside torch's weights_only allow-list that the file names, kept as inert
+   * placeholders (or read as known values: numpy scalars, ...), sorted. Empty when
+   * torch.load(weights_only=True) would accept every global in it.
+   */
+  inertGlobals: string[];
+}
+
+/** How a checkpoint is read. */
+export interface ReadOptions {
+  /** Refuse every global outside torch's weights_only allow-list, as torch.load(weights_only=True) does. */
+  strictGlobals?: boolean;
+}
+
+/** How the state dict is chosen, on top of ReadOptions. */
+export interface LoadOptions extends ReadOptions {
+  /** Dotted key path to the state dict inside the wrapper ('state_dict_ema', 'model.ema'); default: searched. */
+  entry?: string;
 }
 
 export interface LoadedStateDict {
@@ -30,7 +47,7 @@ export interface LoadedStateDict {
   stateDict: StateDict;
   /** Key path from the root to the state dict, e.g. ['state_dict'], or []. */
   wrapper: string[];
-  /** The leading prefix that was stripped ('module.'), or null. */
+  /** The leading wrapper prefix that was stripped ('module.', '_orig_mod.', 'module._orig_mod.'), or null. */
   prefix: string | null;
   checkpoint: Checkpoint;
 }
@@ -39,43 +56,49 @@ export interface LoadedStateDict {
  * Reads a checkpoint: zip when it starts with `PK\x03\x04` (as torch.load decides),
  * safetensors when its header says so, legacy otherwise. Tensor bytes are read lazily.
  */
-export async function readCheckpoint(src: string | Uint8Array): Promise<Checkpoint> {
-  return readCheckpointSync(src);
+export async function readCheckpoint(src: string | Uint8Array, opts: ReadOptions = {}): Promise<Checkpoint> {
+  return readCheckpointSync(src, opts);
 }
 
-export function readCheckpointSync(src: string | Uint8Array): Checkpoint {
+export function readCheckpointSync(src: string | Uint8Array, opts: ReadOptions = {}): Checkpoint {
   const source: ByteSource = typeof src === 'string' ? new FileSource(src) : new MemorySource(src);
   if (source.size === 0) throw new CheckpointError(`${source.name}: file is empty`);
   const head = source.read(0, Math.min(16, source.size));
-  if (isZip(head)) return { format: 'zip', root: readZip(source) };
-  // safetensors has a '{' after its 8-byte length; a legacy file starts with the magic
+  const inert = new Set<string>();
+  const pickleOpts = { strictGlobals: opts.strictGlobals === true, inertGlobals: inert };
+  const done = (format: CheckpointFormat, root: PyValue): Checkpoint => ({ format, root, inertGlobals: [...inert].sort() });
+  if (isZip(head)) return done('zip', readZip(source, pickleOpts));
+  // safetensors has a '{' (or JSON whitespace) after its 8-byte length; a legacy file starts with the magic
   // number's pickle (80 02 8a 0a 6c fc 9c 46 f9 ...: never '{' there, whatever the
   // protocol). Sniffed by shape only, so the reader itself reports a lying length.
-  if (head.length > 8 && head[8] === OPEN_BRACE) return { format: 'safetensors', root: readSafetensors(source) };
+  if (startsLikeSafetensors(head, source)) return done('safetensors', readSafetensors(source));
   if (head[0] !== PICKLE_PROTO) {
     const hex = [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new CheckpointError(`${source.name}: not a checkpoint: neither a torch zip (PK\\x03\\x04), a legacy torch file (pickle, 0x80 0x02) nor safetensors (length + '{'); it starts with ${hex}`);
   }
-  return { format: 'legacy', root: readLegacy(source) };
+  return done('legacy', readLegacy(source, pickleOpts));
 }
 
-/** Reads a file, finds the state dict inside wrappers, strips a leading `module.`. */
-export async function loadStateDictFile(path: string): Promise<LoadedStateDict> {
-  const checkpoint = readCheckpointSync(path);
-  let found;
+/**
+ * Reads a file, finds the state dict inside wrappers (or at `opts.entry`), strips every
+ * known wrapper prefix (`module.`, `_orig_mod.`) found on all its keys.
+ */
+export async function loadStateDictFile(path: string, opts: LoadOptions = {}): Promise<LoadedStateDict> {
+  const checkpoint = readCheckpointSync(path, opts);
   try {
-    found = findStateDict(checkpoint.root);
+    const found = findStateDict(checkpoint.root, opts.entry);
+    const prefixes = knownPrefixes(found.dict);
+    let dict = found.dict;
+    for (const p of prefixes) dict = stripPrefix(dict, p);
+    return { format: checkpoint.format, stateDict: toStateDict(dict), wrapper: found.path, prefix: prefixes.length ? prefixes.join('') : null, checkpoint };
   } catch (e) {
     if (e instanceof RepmlpError) throw new CheckpointError(`${path}: ${e.message}`);
     throw e;
   }
-  const prefix = detectPrefix(found.dict);
-  const dict = prefix ? stripPrefix(found.dict, prefix) : found.dict;
-  return { format: checkpoint.format, stateDict: toStateDict(dict), wrapper: found.path, prefix, checkpoint };
 }
 
 /** torch's zip layout: `<top>/data.pkl`, `<top>/byteorder`, `<top>/data/<key>` per storage. */
-function readZip(src: ByteSource): PyValue {
+function readZip(src: ByteSource, pickleOpts: { strictGlobals: boolean; inertGlobals: Set<string> }): PyValue {
   const zip = new ZipReader(src);
   const pkl = zip.names.find((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (!pkl) throw new CheckpointError(`${src.name}: zip archive without a <folder>/data.pkl record: not a torch checkpoint`);
@@ -111,5 +134,5 @@ function readZip(src: ByteSource): PyValue {
     storages.set(key, s);
     return s;
   };
-  return unpickle(zip.read(pkl), { persistentLoad, where }).value;
+  return unpickle(zip.read(pkl), { persistentLoad, where, ...pickleOpts }).value;
 }

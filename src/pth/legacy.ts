@@ -6,7 +6,7 @@
 import { RepmlpError } from '../errors.js';
 import { dtypeInfo, type DType } from '../dtype.js';
 import { Storage } from '../tensor.js';
-import { PyDict, PyTuple, type PyValue } from './pyobj.js';
+import { PyDict, PyObject, PyTuple, type PyValue } from './pyobj.js';
 import type { ByteSource } from './source.js';
 import { PickleError, PickleTruncatedError, storageDType, unpickle } from './pickle.js';
 
@@ -37,7 +37,7 @@ function readHeaderPickles(src: ByteSource, parse: (bytes: Uint8Array) => void):
   }
 }
 
-export function readLegacy(src: ByteSource): PyValue {
+export function readLegacy(src: ByteSource, pickleOpts: { strictGlobals?: boolean; inertGlobals?: Set<string> } = {}): PyValue {
   const roots = new Map<string, RootStorage>();
   const views = new Map<string, Storage>();
   let result: PyValue = null;
@@ -47,14 +47,16 @@ export function readLegacy(src: ByteSource): PyValue {
     roots.clear();
     views.clear();
     const where = (what: string) => `${src.name}: legacy ${what}`;
-    const magic = unpickle(bytes, { where: where('magic number') });
+    const strictGlobals = pickleOpts.strictGlobals === true; // torch holds every pickle of the stream to weights_only
+    const magic = unpickle(bytes, { where: where('magic number'), strictGlobals });
     if (magic.value !== MAGIC) throw new LegacyError(`${src.name}: not a PyTorch checkpoint (no zip header and no legacy magic number)`);
-    const proto = unpickle(bytes, { start: magic.end, where: where('protocol version') });
+    const proto = unpickle(bytes, { start: magic.end, where: where('protocol version'), strictGlobals });
     if (proto.value !== PROTOCOL) throw new LegacyError(`${src.name}: legacy protocol version ${String(proto.value)} is not supported (expected 1001)`);
-    const sys = unpickle(bytes, { start: proto.end, where: where('sys_info') });
+    const sys = unpickle(bytes, { start: proto.end, where: where('sys_info'), strictGlobals });
     checkSysInfo(sys.value, src.name);
-    const main = unpickle(bytes, { start: sys.end, where: where('data'), persistentLoad: (pid) => loadStorage(pid, roots, views, src) });
-    const keyList = unpickle(bytes, { start: main.end, where: where('storage keys') });
+    pickleOpts.inertGlobals?.clear(); // a retry with a larger window starts over
+    const main = unpickle(bytes, { start: sys.end, where: where('data'), persistentLoad: (pid) => loadStorage(pid, roots, views, src), ...pickleOpts });
+    const keyList = unpickle(bytes, { start: main.end, where: where('storage keys'), strictGlobals });
     if (!Array.isArray(keyList.value) || !keyList.value.every((k) => typeof k === 'string')) throw new LegacyError(`${src.name}: legacy storage key list is malformed`);
     result = main.value;
     keys = keyList.value as string[];
@@ -82,9 +84,13 @@ function checkSysInfo(v: PyValue, file: string): void {
   if (v.map.get('little_endian') === false) throw new LegacyError(`${file}: big-endian checkpoints are not supported`);
 }
 
-function loadStorage(pid: PyValue, roots: Map<string, RootStorage>, views: Map<string, Storage>, src: ByteSource): Storage {
+function loadStorage(pid: PyValue, roots: Map<string, RootStorage>, views: Map<string, Storage>, src: ByteSource): Storage | PyValue {
   const items = pid instanceof PyTuple ? pid.items : [];
   const [kind, type, key, location, numel, view] = items;
+  // A whole pickled nn.Module (legacy format) names each module class as
+  // ('module', class, source_file, source): the class, an inert global here; its source
+  // text is never run.
+  if (kind === 'module' && type instanceof PyObject && !type.called && items.length === 4) return type;
   if (kind !== 'storage' || typeof key !== 'string' || typeof numel !== 'bigint' || numel < 0n) {
     throw new PickleError(`${src.name}: malformed legacy storage id (expected ('storage', type, key, location, numel, view))`);
   }

@@ -1,13 +1,17 @@
 /**
- * A safe unpickler for torch checkpoints. Globals are an allow-list equal to what
- * torch.load(weights_only=True) accepts; anything else (posix.system, builtins.eval, ...)
- * is refused by name and never becomes a callable. Dicts are Maps, so keys such as
- * `__proto__` stay plain keys. Iterative: deep nesting cannot overflow the JS stack.
+ * A safe unpickler for torch checkpoints. Tensors and storages are rebuilt only by an
+ * allow-list of torch's weights_only globals. Any other global is either refused by name
+ * (the denylist of src/pth/inert.ts: posix.system, builtins.eval, ...) or kept as an
+ * inert PyObject placeholder: nothing is imported or called. With `strictGlobals`, every
+ * global outside the allow-list is refused, as torch.load(weights_only=True) does. Dicts
+ * are Maps, so keys such as `__proto__` stay plain keys. Iterative: deep nesting cannot
+ * overflow the JS stack.
  */
 import { RepmlpError } from '../errors.js';
 import { DTYPES, DTYPE_BY_STORAGE, type DType, isDType } from '../dtype.js';
 import { Storage, Tensor, TensorError } from '../tensor.js';
-import { PyDict, PyOther, PyTuple, type PyKey, type PyValue } from './pyobj.js';
+import { PyDict, PyObject, PyOther, PyTuple, type PyKey, type PyValue } from './pyobj.js';
+import { denied, inertAppend, inertBuild, inertCall, inertSetItem, mapGlobal } from './inert.js';
 
 export class PickleError extends RepmlpError {
   override name = 'PickleError';
@@ -39,6 +43,13 @@ const OP_NAME = new Map<number, string>(Object.entries(OP).map(([k, v]) => [v, k
 /** Limits that keep a hostile file from exhausting memory or time. */
 const MAX_STACK = 1 << 22;
 const MAX_MARK_DEPTH = 1000;
+/** Memo entries, dict / list / set sizes: JS Maps hold at most 2^24 entries, and a real checkpoint needs far fewer. */
+export const MAX_MEMO = 1 << 22;
+export const MAX_CONTAINER = 1 << 22;
+/** Tensors in one pickle (a 300k-tensor checkpoint reads fine). */
+export const MAX_TENSORS = 1 << 21;
+/** Nested _rebuild_from_type_v2 calls (Python's own recursion limit). */
+const MAX_REBUILD_NESTING = 1000;
 
 /** A torch storage class such as torch.FloatStorage, as named in persistent ids. */
 export class StorageType {
@@ -58,11 +69,17 @@ type Value = PyValue | Storage | StorageType | Callable;
 
 export interface UnpickleOptions {
   /** Resolves a BINPERSID id (the zip/legacy storage tuple) to a Storage. */
-  persistentLoad?: (pid: PyValue) => Storage;
+  persistentLoad?: (pid: PyValue) => Storage | PyValue;
   /** Where in `bytes` this pickle starts (legacy files hold several). */
   start?: number;
   /** For messages, e.g. 'model.pth: data.pkl'. */
   where?: string;
+  /** Refuse every global outside torch's weights_only allow-list (no inert placeholders). */
+  strictGlobals?: boolean;
+  /** Collects the qualified names of the globals kept inert (outside the allow-list). */
+  inertGlobals?: Set<string>;
+  /** Lower limits than the defaults (tests). */
+  limits?: { memo?: number; container?: number; tensors?: number };
 }
 
 export interface UnpickleResult {
@@ -72,7 +89,9 @@ export interface UnpickleResult {
 }
 
 // ---------------------------------------------------------------------------
-// The allow-list: torch's weights_only globals, each with what it builds here.
+// The allow-list: torch's weights_only globals, each with what it builds here. How it
+// differs from torch 1.13's and 2.x's, name by name: docs/safety.md ("The allow-list
+// against torch's, per torch version"). Names outside it: src/pth/inert.ts.
 
 function toInt(v: Value, what: string): number {
   if (typeof v !== 'bigint' || v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new PickleError(`${what}: expected a non-negative int, got ${describe(v)}`);
@@ -177,9 +196,16 @@ function buildAllowList(): Map<string, Value> {
   fn('torch._utils._rebuild_parameter_with_state', (a) => makeParameter(a[0] ?? null, a[1] ?? null));
   fn('torch.nn.parameter.Parameter', (a) => makeParameter(a[0] ?? null, a[1] ?? true));
   fn('torch._tensor._rebuild_from_type_v2', (a) => {
-    const [func, , args] = a;
-    if (!(func instanceof Callable) || !(args instanceof PyTuple)) throw new PickleError('_rebuild_from_type_v2: malformed arguments');
-    return func.call(args.items);
+    // _rebuild_from_type_v2(func, type, args, state) calls func(*args); func may be this
+    // function again: unwrapped in a loop, not by recursion.
+    let items = a;
+    for (let depth = 0; ; depth++) {
+      const [func, , args] = items;
+      if (!(func instanceof Callable) || !(args instanceof PyTuple)) throw new PickleError('_rebuild_from_type_v2: malformed arguments');
+      if (func.qualname !== 'torch._tensor._rebuild_from_type_v2') return func.call(args.items as Value[]);
+      if (depth >= MAX_REBUILD_NESTING) throw new PickleError(`_rebuild_from_type_v2 nested deeper than ${MAX_REBUILD_NESTING} (the nesting depth limit)`);
+      items = args.items as Value[];
+    }
   });
   // torch >= 2 names the tensor class as the 2nd argument of _rebuild_from_type_v2;
   // here it is only a marker: calling it is refused.
@@ -191,15 +217,42 @@ function buildAllowList(): Map<string, Value> {
     if (!(t instanceof PyTuple)) throw new PickleError(`torch.Size: expected a tuple, got ${describe(t ?? null)}`);
     return new PyTuple(t.items);
   });
-  fn('torch.device', (a) => new PyOther('torch.device', a.map((x) => String(x)).join(':')));
+  fn('torch.device', (a) => new PyOther('torch.device', torchDevice(a)));
   fn('_codecs.encode', (a) => {
     const [s, enc] = a;
     if (typeof s !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) throw new PickleError(`_codecs.encode: only latin1 strings are supported, got ${describe(s ?? null)}`);
-    return Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
+    const out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      // As Python refuses it: a latin-1 byte string holds code points < 256 only.
+      if (c > 0xff) throw new PickleError(`_codecs.encode: UnicodeEncodeError: 'latin-1' codec can't encode character '\\u${c.toString(16).padStart(4, '0')}' in position ${i}: ordinal not in range(256)`);
+      out[i] = c;
+    }
+    return out;
   });
-  fn('builtins.set', (a) => new PyOther('set', (a[0] ?? []) as PyValue));
-  fn('builtins.frozenset', (a) => new PyOther('frozenset', (a[0] ?? []) as PyValue));
-  fn('builtins.bytearray', (a) => new PyOther('bytearray', (a[0] ?? new Uint8Array()) as PyValue));
+  fn('collections.Counter', (a) => {
+    const src = a[0];
+    if (a.length > 1 || (src !== undefined && !(src instanceof PyDict))) throw new PickleError('collections.Counter: expected a dict argument');
+    return new PyDict(new Map(src instanceof PyDict ? src.map : []));
+  });
+  // set([...]) / frozenset([...]) as protocol 2 pickles them (a list, or a tuple); the
+  // items are kept as a list.
+  const items = (q: string, v: Value | undefined): PyValue[] => {
+    if (v === undefined) return [];
+    if (Array.isArray(v)) return v;
+    if (v instanceof PyTuple) return [...v.items];
+    throw new PickleError(`${q}: expected a list of items, got ${describe(v)}`);
+  };
+  fn('builtins.set', (a) => new PyOther('set', items('builtins.set', a[0])));
+  fn('builtins.frozenset', (a) => new PyOther('frozenset', items('builtins.frozenset', a[0])));
+  fn('builtins.bytearray', (a) => {
+    const [v, enc] = a;
+    if (v === undefined) return new PyOther('bytearray', new Uint8Array());
+    if (v instanceof Uint8Array) return new PyOther('bytearray', v);
+    // bytearray(str, 'latin-1'), as Python 2 style reducers write it
+    if (typeof v === 'string' && (enc === 'latin-1' || enc === 'latin1')) return new PyOther('bytearray', (ALLOWED.get('_codecs.encode') as Callable).call([v, 'latin1']) as Uint8Array);
+    throw new PickleError(`builtins.bytearray: expected bytes, got ${describe(v)}`);
+  });
   fn('builtins.complex', (a) => new PyOther('complex', new PyTuple(a as PyValue[])));
   fn('torch.serialization._get_layout', (a) => new PyOther('torch.dtype', `layout:${String(a[0])}`));
   for (const info of DTYPES.values()) m.set(`torch.${info.storage}`, new StorageType(info.name));
@@ -208,13 +261,37 @@ function buildAllowList(): Map<string, Value> {
   return m;
 }
 
+/** Device types torch accepts at the start of a device string (c10/core/Device.cpp). */
+const DEVICE_TYPES = ['cpu', 'cuda', 'ipu', 'xpu', 'mkldnn', 'opengl', 'opencl', 'ideep', 'hip', 've', 'fpga', 'maia', 'xla', 'lazy', 'vulkan', 'mps', 'meta', 'hpu', 'mtia', 'privateuseone'];
+
+/** torch.device(str) or torch.device(type, index), checked as torch checks device strings. */
+function torchDevice(a: Value[]): string {
+  const [t, index] = a;
+  if (typeof t !== 'string' || a.length > 2) throw new PickleError(`torch.device: expected a device string, got ${describe(t)}`);
+  const m = /^([a-z_]+)(?::(0|[1-9][0-9]{0,8}))?$/.exec(t);
+  if (!m || !DEVICE_TYPES.includes(m[1]!)) {
+    throw new PickleError(`torch.device: invalid device string '${t.length > 40 ? t.slice(0, 40) + '...' : t}' (expected one of ${DEVICE_TYPES.join(', ')}, optionally followed by ':N')`);
+  }
+  if (index === undefined || index === null) return t;
+  if (m[2] !== undefined || typeof index !== 'bigint' || index < 0n || index > 0xffffffn) throw new PickleError(`torch.device: invalid device index ${describe(index)} for '${t}'`);
+  return `${t}:${index}`;
+}
+
 const ALLOWED = buildAllowList();
 
-export function resolveGlobal(module: string, name: string, where: string): Value {
-  const q = `${module}.${name}`;
+/**
+ * A GLOBAL: an allowed builder; else refused (denylisted, or any global in strict mode);
+ * else an inert placeholder for the name, recorded in `inert`.
+ */
+export function resolveGlobal(module: string, name: string, where: string, strict = false, inert?: Set<string>): Value {
+  const q = mapGlobal(module, name);
   const v = ALLOWED.get(q);
-  if (v === undefined) throw new PickleError(`${where}: refusing global '${q}': not in torch's weights_only allow-list`);
-  return v;
+  if (v !== undefined) return v;
+  if (strict) throw new PickleError(`${where}: refusing global '${q}': not in torch's weights_only allow-list`);
+  const why = denied(q);
+  if (why !== null) throw new PickleError(`${where}: refusing global '${q}': ${why}`);
+  inert?.add(q);
+  return new PyObject(q, false);
 }
 
 /** Storage class (torch.FloatStorage) for a persistent id; exported for the legacy reader. */
@@ -241,6 +318,7 @@ function describe(v: Value | Mark | undefined): string {
   if (v instanceof StorageType) return 'storage type';
   if (v instanceof Uint8Array) return 'bytes';
   if (v instanceof PyOther) return v.kind;
+  if (v instanceof PyObject) return v.called ? `<pickled ${v.type}>` : `global ${v.global}`;
   return 'mark';
 }
 
@@ -250,6 +328,8 @@ function describe(v: Value | Mark | undefined): string {
 const MARK: Mark = { mark: true };
 
 function hashable(k: Value, where: string): PyKey {
+  // A numpy scalar key hashes as its number does in Python.
+  if (k instanceof PyObject && k.value !== undefined && (typeof k.value !== 'object' || k.value === null)) return k.value as PyKey;
   if (k === null || typeof k === 'string' || typeof k === 'bigint' || typeof k === 'number' || typeof k === 'boolean' || k instanceof PyTuple) return k;
   throw new PickleError(`${where}: unhashable dict key (${describe(k)})`);
 }
@@ -260,6 +340,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   const stack: (Value | Mark)[] = [];
   const marks: number[] = [];
   const memo = new Map<number, Value>();
+  const strict = opts.strictGlobals === true;
+  const maxMemo = Math.min(MAX_MEMO, opts.limits?.memo ?? MAX_MEMO);
+  const maxContainer = Math.min(MAX_CONTAINER, opts.limits?.container ?? MAX_CONTAINER);
+  const maxTensors = Math.min(MAX_TENSORS, opts.limits?.tensors ?? MAX_TENSORS);
+  let tensors = 0;
   let pos = opts.start ?? 0;
 
   /** Where the opcode being run starts: errors name the opcode and its offset. */
@@ -325,10 +410,19 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     return items;
   };
   const callValue = (f: Value, args: Value, opName: string): Value => {
+    if (f instanceof PyObject && !f.called) {
+      if (!(args instanceof PyTuple)) return fail(`${opName} arguments must be a tuple, got ${describe(args)}`);
+      // Not called: recorded (the arguments become plain data at STOP).
+      const o = inertCall(f.global, args.items);
+      if (opName === 'NEWOBJ') o.newobj = true;
+      return o;
+    }
     if (!(f instanceof Callable)) return fail(`${opName} on ${describe(f)}, which is not callable`);
     if (!(args instanceof PyTuple)) return fail(`${opName} arguments must be a tuple, got ${describe(args)}`);
     try {
-      return f.call(args.items as Value[]);
+      const r = f.call(args.items as Value[]);
+      if (r instanceof Tensor && ++tensors > maxTensors) fail(`more than ${maxTensors} tensors (the tensor count limit)`);
+      return r;
     } catch (e) {
       // An allowed global refusing its arguments: say where in which file.
       if (e instanceof RepmlpError && !(e instanceof PickleTruncatedError) && !e.message.startsWith(`${where}: `)) fail(e.message);
@@ -340,14 +434,34 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     if (v === undefined) return fail(`memo index ${i} was never stored`);
     return v;
   };
+  const sizeCheck = (size: number, adding: number, what: string): void => {
+    if (size + adding > maxContainer) fail(`${what} of more than ${maxContainer} items (the ${what} size limit)`);
+  };
   const setItems = (d: Value, items: Value[]): void => {
-    if (!(d instanceof PyDict)) fail(`SETITEM(S) on ${describe(d)}`);
     if (items.length % 2) fail('SETITEMS with an odd number of items');
-    for (let i = 0; i < items.length; i += 2) (d as PyDict).map.set(hashable(items[i]!, where), items[i + 1] as PyValue);
+    if (d instanceof PyObject && d.called) {
+      sizeCheck(d.dictItems?.map.size ?? 0, items.length / 2, 'dict');
+      for (let i = 0; i < items.length; i += 2) inertSetItem(d, hashable(items[i]!, where), items[i + 1] as PyValue);
+      return;
+    }
+    if (!(d instanceof PyDict)) fail(`SETITEM(S) on ${describe(d)}`);
+    const map = (d as PyDict).map;
+    sizeCheck(map.size, items.length / 2, 'dict');
+    for (let i = 0; i < items.length; i += 2) map.set(hashable(items[i]!, where), items[i + 1] as PyValue);
   };
   const appendItems = (l: Value, items: Value[]): void => {
+    if (l instanceof PyObject && l.called) {
+      sizeCheck(l.listItems?.length ?? 0, items.length, 'list');
+      for (const it of items) inertAppend(l, it as PyValue);
+      return;
+    }
     if (!Array.isArray(l)) fail(`APPEND(S) on ${describe(l)}`);
+    sizeCheck((l as PyValue[]).length, items.length, 'list');
     for (const it of items) (l as PyValue[]).push(it as PyValue);
+  };
+  const memoSet = (i: number, v: Value): void => {
+    if (memo.size >= maxMemo && !memo.has(i)) fail(`memo of more than ${maxMemo} entries (the memo size limit)`);
+    memo.set(i, v);
   };
   const pyValue = (v: Value, what: string): PyValue => {
     if (v instanceof Storage || v instanceof StorageType || v instanceof Callable) fail(`${what}: a bare ${describe(v)} cannot be a value`);
@@ -366,7 +480,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
       case OP.FRAME: take(8); break;
       case OP.STOP: {
         if (stack.length !== 1 || marks.length) fail(`STOP with ${stack.length} items on the stack`);
-        return { value: pyValue(pop(), 'result'), end: pos };
+        return { value: plainData(pyValue(pop(), 'result')), end: pos };
       }
       case OP.MARK:
         if (marks.length >= MAX_MARK_DEPTH) fail(`nesting deeper than ${MAX_MARK_DEPTH}`);
@@ -422,15 +536,17 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         const items = popMark();
         const s = top();
         if (!(s instanceof PyOther) || s.kind !== 'set' || !Array.isArray(s.value)) fail(`ADDITEMS on ${describe(s)}`);
-        ((s as PyOther).value as PyValue[]).push(...(items as PyValue[]));
+        const set = (s as PyOther).value as PyValue[];
+        sizeCheck(set.length, items.length, 'set');
+        for (const it of items) set.push(it as PyValue); // no push(...items): 1M items overflow the call stack
         break;
       }
-      case OP.GLOBAL: { const mod = line(); const name = line(); push(resolveGlobal(mod, name, where)); break; }
+      case OP.GLOBAL: { const mod = line(); const name = line(); push(resolveGlobal(mod, name, where, strict, opts.inertGlobals)); break; }
       case OP.STACK_GLOBAL: {
         const name = pop();
         const mod = pop();
         if (typeof mod !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings');
-        push(resolveGlobal(mod as string, name as string, where));
+        push(resolveGlobal(mod as string, name as string, where, strict, opts.inertGlobals));
         break;
       }
       case OP.REDUCE: { const args = pop(); const f = pop(); push(callValue(f, args, 'REDUCE')); break; }
@@ -449,9 +565,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
       }
       case OP.BINGET: push(memoGet(u8())); break;
       case OP.LONG_BINGET: push(memoGet(u32())); break;
-      case OP.BINPUT: memo.set(u8(), top()); break;
-      case OP.LONG_BINPUT: memo.set(u32(), top()); break;
-      case OP.MEMOIZE: memo.set(memo.size, top()); break;
+      case OP.BINPUT: memoSet(u8(), top()); break;
+      case OP.LONG_BINPUT: memoSet(u32(), top()); break;
+      case OP.MEMOIZE: memoSet(memo.size, top()); break;
       default:
         fail(`unsupported or forbidden opcode 0x${op.toString(16).padStart(2, '0')}`);
     }
@@ -473,6 +589,10 @@ function build(inst: Value, state: Value, fail: (m: string) => never): void {
     }
     return;
   }
+  if (inst instanceof PyObject) {
+    if (!inst.called) fail(`BUILD on global ${inst.global} is not allowed`);
+    return inertBuild(inst, state as PyValue);
+  }
   if (inst instanceof Tensor) {
     // _rebuild_parameter_with_state / tensor subclasses carry python attrs; torch
     // allows an empty state only in weights_only mode.
@@ -480,6 +600,65 @@ function build(inst: Value, state: Value, fail: (m: string) => never): void {
     fail('BUILD with attributes on a tensor is not allowed');
   }
   fail(`BUILD on ${describe(inst)} is not allowed`);
+}
+
+/**
+ * What the result may hold besides plain data, made plain (in place, iteratively, each
+ * object once): a bare storage becomes a placeholder whose value is its 1-D tensor, an
+ * allowed builder or storage class named but not called becomes an uncalled global.
+ */
+function plainData(root: PyValue): PyValue {
+  const fix = (v: unknown): PyValue => {
+    if (v instanceof Storage) {
+      const o = new PyObject(`torch.${DTYPES.get(v.dtype)!.storage}`, true);
+      o.value = new Tensor(v, [v.numel]);
+      o.storage = v;
+      return o;
+    }
+    if (v instanceof Callable) return new PyObject(v.qualname, false);
+    if (v instanceof StorageType) return new PyObject(v.dtype === 'untyped' ? 'torch.UntypedStorage' : `torch.${DTYPES.get(v.dtype)!.storage}`, false);
+    return v as PyValue;
+  };
+  const seen = new Set<object>();
+  const todo: PyValue[] = [root];
+  const visit = (v: PyValue): void => {
+    if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && !(v instanceof Tensor) && !seen.has(v)) {
+      seen.add(v);
+      todo.push(v);
+    }
+  };
+  const fixArray = (a: PyValue[]): void => {
+    for (let i = 0; i < a.length; i++) visit((a[i] = fix(a[i])));
+  };
+  const out = fix(root);
+  todo[0] = out;
+  while (todo.length) {
+    const v = todo.pop()!;
+    if (Array.isArray(v)) fixArray(v);
+    else if (v instanceof PyTuple) fixArray(v.items);
+    else if (v instanceof PyDict) {
+      for (const [k, x] of v.map) {
+        const y = fix(x);
+        if (y !== x) v.map.set(k, y);
+        visit(y);
+        if (k instanceof PyTuple) visit(k);
+      }
+      for (const [k, x] of v.attrs) {
+        const y = fix(x);
+        if (y !== x) v.attrs.set(k, y);
+        visit(y);
+      }
+    } else if (v instanceof PyOther) {
+      if (Array.isArray(v.value) || v.value instanceof PyTuple) visit(v.value);
+    } else if (v instanceof PyObject) {
+      fixArray(v.args);
+      if (v.state !== undefined) visit((v.state = fix(v.state)));
+      if (v.listItems) visit(v.listItems);
+      if (v.dictItems) visit(v.dictItems);
+      if (v.value !== undefined) visit(v.value);
+    }
+  }
+  return out;
 }
 
 function decodeLong(b: Uint8Array): bigint {

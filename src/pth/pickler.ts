@@ -13,7 +13,7 @@
 import { RepmlpError } from '../errors.js';
 import { dtypeInfo } from '../dtype.js';
 import { Storage, Tensor } from '../tensor.js';
-import { PyDict, PyOther, PyTuple, type PyKey, type PyValue } from './pyobj.js';
+import { PyDict, PyObject, PyOther, PyTuple, type PyKey, type PyValue } from './pyobj.js';
 
 export class PicklerError extends RepmlpError {
   override name = 'PicklerError';
@@ -22,7 +22,7 @@ export class PicklerError extends RepmlpError {
 /** The opcodes this writer emits (pickletools names). */
 export const WOP = {
   PROTO: 0x80, STOP: 0x2e, MARK: 0x28,
-  GLOBAL: 0x63, REDUCE: 0x52, BUILD: 0x62, BINPERSID: 0x51,
+  GLOBAL: 0x63, REDUCE: 0x52, NEWOBJ: 0x81, BUILD: 0x62, BINPERSID: 0x51,
   NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89,
   BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, LONG1: 0x8a, BINFLOAT: 0x47,
   BINUNICODE: 0x58,
@@ -148,9 +148,14 @@ export interface PickledCheckpoint {
   storages: Storage[];
 }
 
+export interface PickleOptions {
+  /** Tensors written in place of others (compacted storages, src/pth/layout.ts). */
+  replace?: ReadonlyMap<Tensor, Tensor>;
+}
+
 /** Pickles `obj` the way torch.save does (zip format). */
-export function pickleCheckpoint(obj: PyValue): PickledCheckpoint {
-  const p = new Pickler();
+export function pickleCheckpoint(obj: PyValue, opts: PickleOptions = {}): PickledCheckpoint {
+  const p = new Pickler(opts.replace);
   p.dump(obj);
   return { data: p.out.result(), storages: p.storages };
 }
@@ -161,6 +166,8 @@ class Pickler {
   private readonly storageKeys = new Map<Storage, string>();
   private readonly memo = new Map<object | string, number>();
   private depth = 0;
+
+  constructor(private readonly replace?: ReadonlyMap<Tensor, Tensor>) {}
 
   dump(obj: PyValue): void {
     this.out.u8(WOP.PROTO).u8(PROTOCOL);
@@ -216,6 +223,7 @@ class Pickler {
     else if (v instanceof PyDict) this.saveDict(v);
     else if (v instanceof Tensor) this.saveTensor(v);
     else if (v instanceof PyOther) this.saveOther(v);
+    else if (v instanceof PyObject) this.saveObject(v);
     else throw new PicklerError(`cannot pickle a ${(v as object).constructor?.name ?? 'value'}`);
   }
 
@@ -323,7 +331,8 @@ class Pickler {
     return key;
   }
 
-  private saveTensor(t: Tensor): void {
+  private saveTensor(original: Tensor): void {
+    const t = this.replace?.get(original) ?? original;
     if (t.isParameter) {
       this.global('torch._utils', '_rebuild_parameter');
       this.out.u8(WOP.MARK);
@@ -332,22 +341,14 @@ class Pickler {
       this.emptyOrderedDict();
       this.out.u8(WOP.TUPLE).u8(WOP.REDUCE);
     } else this.saveRebuildTensor(t, t.requiresGrad);
-    this.put(t);
+    this.put(original);
   }
 
   private saveRebuildTensor(t: Tensor, requiresGrad: boolean): void {
     const o = this.out;
-    const s = t.storage;
     this.global('torch._utils', '_rebuild_tensor_v2');
     o.u8(WOP.MARK);
-    // persistent id ('storage', torch.<Type>Storage, key, location, numel)
-    o.u8(WOP.MARK);
-    this.saveStr('storage');
-    this.global('torch', dtypeInfo(s.dtype).storage);
-    this.saveStr(this.storageKey(s));
-    this.saveStr('cpu');
-    this.saveInt(BigInt(s.numel));
-    o.u8(WOP.TUPLE).u8(WOP.BINPERSID);
+    this.savePersistentStorage(t.storage);
     this.saveInt(BigInt(t.offset));
     this.saveTupleItems(t.shape.map((d) => BigInt(d)));
     this.saveTupleItems(t.stride.map((d) => BigInt(d)));
@@ -356,9 +357,58 @@ class Pickler {
     o.u8(WOP.TUPLE).u8(WOP.REDUCE);
   }
 
+  /** The persistent id ('storage', torch.<Type>Storage, key, location, numel), as torch writes it. */
+  private savePersistentStorage(s: Storage): void {
+    const o = this.out;
+    o.u8(WOP.MARK);
+    this.saveStr('storage');
+    this.global('torch', dtypeInfo(s.dtype).storage);
+    this.saveStr(this.storageKey(s));
+    this.saveStr('cpu');
+    this.saveInt(BigInt(s.numel));
+    o.u8(WOP.TUPLE).u8(WOP.BINPERSID);
+  }
+
   private emptyOrderedDict(): void {
     this.global('collections', 'OrderedDict');
     this.out.u8(WOP.EMPTY_TUPLE).u8(WOP.REDUCE);
+  }
+
+  /**
+   * An inert object read from a file (argparse.Namespace, a numpy scalar, a pickled
+   * module...) is written back as the file built it: GLOBAL, then REDUCE or NEWOBJ of its
+   * arguments, its list and dict items, and BUILD with its state, as Python's pickler
+   * orders them. Such a file loads with torch.load(weights_only=False), as the original
+   * did; weights_only=True refuses it, as it refused the original.
+   */
+  private saveObject(v: PyObject): void {
+    if (v.storage) {
+      // A bare storage (`torch.save({'s': t.storage()})`): its persistent id alone, the
+      // same record as the tensors viewing it (a storage referenced bare is never
+      // compacted, src/pth/layout.ts).
+      this.savePersistentStorage(v.storage);
+      return;
+    }
+    const dot = v.global.lastIndexOf('.');
+    const module = dot > 0 ? v.global.slice(0, dot) : 'builtins';
+    const name = dot > 0 ? v.global.slice(dot + 1) : v.global;
+    if (/[\n\r]/.test(v.global)) throw new PicklerError(`cannot write global '${JSON.stringify(v.global)}'`);
+    this.global(module, name);
+    if (!v.called) return;
+    this.saveTupleItems(v.args);
+    this.out.u8(v.newobj ? WOP.NEWOBJ : WOP.REDUCE);
+    this.put(v);
+    const list = v.listItems ?? [];
+    for (let i = 0; i < list.length; i += BATCH) {
+      this.out.u8(WOP.MARK);
+      for (const x of list.slice(i, i + BATCH)) this.save(x);
+      this.out.u8(WOP.APPENDS);
+    }
+    if (v.dictItems && v.dictItems.map.size) this.saveItems(v.dictItems.map);
+    if (v.state !== undefined) {
+      this.save(v.state);
+      this.out.u8(WOP.BUILD);
+    }
   }
 
   private saveOther(v: PyOther): void {

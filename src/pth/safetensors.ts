@@ -10,9 +10,10 @@ import { RepmlpError } from '../errors.js';
 import { DTYPE_BY_SAFETENSORS, dtypeInfo, type DTypeInfo } from '../dtype.js';
 import { Storage, Tensor } from '../tensor.js';
 import { writeAll } from '../io/atomic.js';
-import { RegionCopier } from '../io/copy.js';
+import { type FileRegion, RegionCopier } from '../io/copy.js';
 import { PyDict, type PyKey, type PyValue } from './pyobj.js';
 import type { ByteSource } from './source.js';
+import { EntryError, HeaderSyntaxError, jsonSyntaxError, parseSafetensorsHeader, type RawEntry } from './safetensors-header.js';
 
 export class SafetensorsError extends RepmlpError {
   override name = 'SafetensorsError';
@@ -26,9 +27,37 @@ const METADATA_KEY = '__metadata__';
 const HEADER_ALIGN = 8;
 const OPEN_BRACE = 0x7b;
 
+/** JSON whitespace: the reference reader accepts it before the header's '{'. */
+const JSON_SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+/** How far past the length the sniff looks for the '{' of a header padded with leading whitespace. */
+const SNIFF_SPACES = 4096;
+
+/**
+ * True when the file can be safetensors: '{' right after the 8-byte length (whatever the
+ * length says: the reader then reports a lying one), or JSON whitespace there followed by
+ * '{' within a plausible header length (the reference reader accepts leading spaces). A
+ * legacy torch file has a byte of its magic number there, a zip 'PK'; a bare pickle such
+ * as `80 02 63 'posix\n'` may have a '\n' at byte 8, but never a plausible length followed
+ * by whitespace and '{', so it is still refused as the pickle it is.
+ */
+export function startsLikeSafetensors(head: Uint8Array, src?: ByteSource): boolean {
+  const c = head[LENGTH_BYTES];
+  if (c === OPEN_BRACE) return true;
+  if (c === undefined || !JSON_SPACE.has(c) || !src) return false;
+  const n = new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER_SIZE) || n + BigInt(LENGTH_BYTES) > BigInt(src.size)) return false;
+  const look = src.read(LENGTH_BYTES, Math.min(Number(n), SNIFF_SPACES));
+  for (const b of look) {
+    if (b === OPEN_BRACE) return true;
+    if (!JSON_SPACE.has(b)) return false;
+  }
+  return false;
+}
+
 /**
  * True when `head` (the file's first bytes) looks like safetensors: a plausible header
- * length followed by '{'. The checks proper happen in readSafetensors.
+ * length and a header that can start there.
  */
 export function looksLikeSafetensors(head: Uint8Array, fileSize: number): boolean {
   if (head.length < LENGTH_BYTES + 1) return false;
@@ -41,15 +70,7 @@ export function isSafetensors(src: ByteSource): boolean {
   return src.size > LENGTH_BYTES && looksLikeSafetensors(src.read(0, LENGTH_BYTES + 1), src.size);
 }
 
-interface HeaderEntry {
-  name: string;
-  info: DTypeInfo;
-  shape: number[];
-  begin: number;
-  end: number;
-  /** Position in the header, to keep ties (empty tensors) in header order. */
-  index: number;
-}
+type HeaderEntry = RawEntry<DTypeInfo>;
 
 /**
  * Reads a safetensors file: an ordered PyDict of name -> Tensor in data order, with the
@@ -65,8 +86,8 @@ export function readSafetensors(src: ByteSource): PyDict {
   if (LENGTH_BYTES + headerLen > src.size) throw new SafetensorsError(`${where}: header length ${headerLen} runs past the end of the file (${src.size} bytes)`);
   const dataStart = LENGTH_BYTES + headerLen;
   const dataLen = src.size - dataStart;
-  const { entries, metadata } = parseHeader(src.read(LENGTH_BYTES, headerLen), where);
-  checkTiling(entries, dataLen, where);
+  let { entries, metadata } = parseHeader(src.read(LENGTH_BYTES, headerLen), where);
+  entries = checkLayout(entries, dataLen, where);
 
   const map = new Map<PyKey, PyValue>();
   for (const e of entries) {
@@ -81,83 +102,107 @@ export function readSafetensors(src: ByteSource): PyDict {
 }
 
 function parseHeader(bytes: Uint8Array, where: string): { entries: HeaderEntry[]; metadata: PyDict | undefined } {
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (e) {
     throw new SafetensorsError(`${where}: header is not valid UTF-8 JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  if (!isObject(json)) throw new SafetensorsError(`${where}: header must be a JSON object, found ${kindOf(json)}`);
-  const entries: HeaderEntry[] = [];
-  let metadata: PyDict | undefined;
-  let index = 0;
-  for (const [name, v] of Object.entries(json)) {
-    if (name === METADATA_KEY) {
-      metadata = parseMetadata(v, where);
-      continue;
+  let raw;
+  try {
+    raw = parseSafetensorsHeader(text);
+  } catch (e) {
+    if (e instanceof HeaderSyntaxError) throw new SafetensorsError(e.json ? `${where}: header is not valid UTF-8 JSON (${e.message})` : `${where}: ${e.message}`);
+    if (e instanceof EntryError) {
+      // The reference reads the whole object before it types any entry (serde's
+      // flatten), so a syntax error anywhere is reported before a wrong field.
+      const syntax = jsonSyntaxError(text);
+      throw new SafetensorsError(syntax ? `${where}: header is not valid UTF-8 JSON (${syntax})` : `${where}: ${e.message}`);
     }
-    entries.push(parseEntry(name, v, index++, where));
+    throw e;
   }
+  const entries = raw.entries as HeaderEntry[];
+  for (const e of entries) checkEntry(e, where);
+  const metadata = raw.metadata ? new PyDict(new Map<PyKey, PyValue>(raw.metadata), true) : undefined;
   return { entries, metadata };
 }
 
-function parseMetadata(v: unknown, where: string): PyDict {
-  if (!isObject(v)) throw new SafetensorsError(`${where}: ${METADATA_KEY} must be an object of strings, found ${kindOf(v)}`);
-  const m = new Map<PyKey, PyValue>();
-  for (const [k, x] of Object.entries(v)) {
-    if (typeof x !== 'string') throw new SafetensorsError(`${where}: ${METADATA_KEY}['${k}'] must be a string, found ${kindOf(x)}`);
-    m.set(k, x);
-  }
-  return new PyDict(m, true);
-}
-
-function parseEntry(name: string, v: unknown, index: number, where: string): HeaderEntry {
-  const at = `${where}: tensor '${name}'`;
-  if (!isObject(v)) throw new SafetensorsError(`${at}: expected {dtype, shape, data_offsets}, found ${kindOf(v)}`);
-  const { dtype, shape, data_offsets: offsets } = v as Record<string, unknown>;
-  if (typeof dtype !== 'string') throw new SafetensorsError(`${at}: dtype must be a string, found ${kindOf(dtype)}`);
-  const info = DTYPE_BY_SAFETENSORS.get(dtype);
-  if (!info) throw new SafetensorsError(`${at}: unsupported dtype '${dtype.slice(0, 20)}' (supported: ${[...DTYPE_BY_SAFETENSORS.keys()].join(' ')})`);
-  if (!Array.isArray(shape) || !shape.every(isSize)) throw new SafetensorsError(`${at}: shape must be a list of non-negative integers, found ${short(shape)}`);
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isSize)) {
-    throw new SafetensorsError(`${at}: data_offsets must be [begin, end] with non-negative integers, found ${short(offsets)}`);
-  }
-  const [begin, end] = offsets as [number, number];
+function checkEntry(r: HeaderEntry, where: string): void {
+  const at = `${where}: tensor '${r.name}'`;
+  const info = DTYPE_BY_SAFETENSORS.get(r.dtype);
+  if (!info) throw new SafetensorsError(`${at}: unsupported dtype '${r.dtype.slice(0, 20)}' (supported: ${[...DTYPE_BY_SAFETENSORS.keys()].join(' ')})`);
+  r.info = info;
+  const { begin, end, shape } = r;
   if (end < begin) throw new SafetensorsError(`${at}: data_offsets [${begin}, ${end}] end before they begin`);
-  // The product of dims as BigInt: a hostile shape must not overflow into a small number.
-  const bytes = (shape as number[]).reduce((a, d) => a * BigInt(d), 1n) * BigInt(info.itemSize);
-  if (bytes !== BigInt(end - begin)) {
-    throw new SafetensorsError(`${at}: shape [${shape.join(', ')}] of ${dtype} needs ${bytes} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
+  let n = info.itemSize;
+  for (const d of shape) n *= d;
+  if (n !== end - begin) {
+    // As BigInt for the message: a hostile shape must not overflow into a small number.
+    let bytes = BigInt(info.itemSize);
+    for (const d of shape) bytes *= BigInt(d);
+    if (bytes !== BigInt(end - begin)) {
+      throw new SafetensorsError(`${at}: shape [${shape.join(', ')}] of ${r.dtype} needs ${bytes} bytes, data_offsets [${begin}, ${end}] hold ${end - begin}`);
+    }
   }
-  return { name, info, shape: shape as number[], begin, end, index };
 }
 
-/** The byte ranges must cover [0, dataLen) exactly once. Sorts `entries` into data order. */
+/**
+ * The layout rules, as the reference applies them: a repeated name keeps its last entry
+ * (a HashMap insert), then the byte ranges must tile the data. Names are only collected
+ * into a Set once the ranges tile (or when the overlapping tensor's name repeats), so a
+ * hostile header of a million overlapping entries is refused after one sort, O(n log n).
+ */
+function checkLayout(entries: HeaderEntry[], dataLen: number, where: string): HeaderEntry[] {
+  try {
+    checkTiling(entries, dataLen, where);
+  } catch (e) {
+    const culprit = e instanceof OverlapError ? e.names : [];
+    if (!culprit.some((n) => entries.filter((x) => x.name === n).length > 1)) throw e;
+    const unique = lastWins(entries);
+    checkTiling(unique, dataLen, where);
+    return unique;
+  }
+  const names = new Set<string>();
+  for (const e of entries) names.add(e.name);
+  if (names.size === entries.length) return entries;
+  const unique = lastWins(entries);
+  checkTiling(unique, dataLen, where);
+  return unique;
+}
+
+function lastWins(entries: HeaderEntry[]): HeaderEntry[] {
+  const last = new Map<string, HeaderEntry>();
+  for (const e of entries) if (!last.has(e.name) || last.get(e.name)!.index < e.index) last.set(e.name, e);
+  return entries.filter((e) => last.get(e.name) === e);
+}
+
+class OverlapError extends SafetensorsError {
+  constructor(message: string, readonly names: string[]) {
+    super(message);
+  }
+}
+
+const inDataOrder = (a: HeaderEntry, b: HeaderEntry) => a.begin - b.begin || a.end - b.end || a.index - b.index;
+
+/**
+ * The byte ranges must cover [0, dataLen) exactly once. Sorts `entries` into data order
+ * (O(n log n); skipped when the header is in data order already, as writers make it).
+ */
 function checkTiling(entries: HeaderEntry[], dataLen: number, where: string): void {
-  entries.sort((a, b) => a.begin - b.begin || a.end - b.end || a.index - b.index);
+  let sorted = true;
+  for (let i = 1; i < entries.length && sorted; i++) sorted = inDataOrder(entries[i - 1]!, entries[i]!) <= 0;
+  if (!sorted) entries.sort(inDataOrder);
   let at = 0;
+  let prev = '';
   for (const e of entries) {
-    if (e.begin < at) throw new SafetensorsError(`${where}: tensor '${e.name}' data_offsets [${e.begin}, ${e.end}] overlap the previous tensor (which ends at ${at})`);
+    if (e.begin < at) throw new OverlapError(`${where}: tensor '${e.name}' data_offsets [${e.begin}, ${e.end}] overlap the previous tensor (which ends at ${at})`, [e.name, prev]);
     if (e.begin > at) throw new SafetensorsError(`${where}: gap in the data before tensor '${e.name}': bytes ${at}..${e.begin} belong to no tensor`);
     at = e.end;
+    prev = e.name;
   }
   if (at !== dataLen) {
     throw new SafetensorsError(`${where}: tensors cover ${at} bytes of data but the file holds ${dataLen} after the header${at > dataLen ? ' (truncated?)' : ''}`);
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function isSize(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-function kindOf(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v;
-}
-function short(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? s.slice(0, 60) + '...' : s;
 }
 
 // ---------------------------------------------------------------------------
@@ -170,7 +215,7 @@ export interface SafetensorsWriteOptions {
 }
 
 /** Name -> tensor pairs of a state dict; anything else is refused by name. */
-function tensorsOf(dict: PyDict | ReadonlyMap<string, Tensor>): [string, Tensor][] {
+export function tensorsOf(dict: PyDict | ReadonlyMap<string, Tensor>): [string, Tensor][] {
   const map: ReadonlyMap<PyKey, PyValue> = dict instanceof PyDict ? dict.map : dict;
   const out: [string, Tensor][] = [];
   for (const [k, v] of map) {
@@ -218,6 +263,24 @@ export function safetensorsHeader(tensors: readonly [string, Tensor][], metadata
   return out;
 }
 
+/** Views of a large storage not in memory are copied from their range of the file. */
+const STREAM_MIN = 1 << 20;
+
+/**
+ * What the writer takes for one tensor: the storage's own streamable form when the
+ * tensor is all of it, the file range of a large contiguous view of a storage not yet
+ * read (a tensor of a flat buffer: copied without loading the buffer), else its bytes.
+ */
+function streamableView(t: Tensor): Uint8Array | FileRegion | Iterable<Uint8Array> {
+  if (!t.isContiguous()) return t.contiguousChunks();
+  if (t.storage.numel === t.numel && t.offset === 0) return t.storage.streamable();
+  const item = dtypeInfo(t.dtype).itemSize;
+  const region = t.storage.region();
+  const length = t.numel * item;
+  if (region && length >= STREAM_MIN) return { source: region.source, offset: region.offset + t.offset * item, length };
+  return t.contiguousBytes();
+}
+
 /**
  * Writes a state dict (PyDict or Map of name -> tensor) as safetensors, streamed.
  * Non-tensor entries are refused (safetensors holds tensors only); views are written
@@ -228,10 +291,15 @@ export async function writeSafetensors(fh: FileHandle, dict: PyDict | ReadonlyMa
   await writeAll(fh, safetensorsHeader(tensors, metadataOf(dict, opts.metadata)));
   const copier = new RegionCopier();
   for (const [, t] of tensors) {
-    const data = t.isContiguous() && t.storage.numel === t.numel ? t.storage.streamable() : t.contiguousBytes();
+    const data = streamableView(t);
     if (data instanceof Uint8Array) {
       await writeAll(fh, data);
       opts.onProgress?.(data.byteLength);
+    } else if (Symbol.iterator in data) {
+      for (const piece of data) {
+        await writeAll(fh, piece);
+        opts.onProgress?.(piece.byteLength);
+      }
     } else await copier.copy(data, fh, { ...(opts.onProgress ? { onChunk: opts.onProgress } : {}) });
   }
 }

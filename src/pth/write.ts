@@ -10,29 +10,42 @@
 import { type AtomicOptions, writeFileAtomic } from '../io/atomic.js';
 import { RepmlpError } from '../errors.js';
 import { Tensor } from '../tensor.js';
-import { dtypeInfo } from '../dtype.js';
 import { PyDict, type PyValue } from './pyobj.js';
 import { pickleCheckpoint } from './pickler.js';
 import { ZipWriter } from './zip-writer.js';
-import { writeSafetensors } from './safetensors.js';
+import { tensorsOf, writeSafetensors } from './safetensors.js';
+import { type LayoutOptions, LayoutError, planSafetensors, planZip } from './layout.js';
 
 export class WriteError extends RepmlpError {
   override name = 'WriteError';
 }
 
-export interface WriteOptions extends AtomicOptions {
+interface WriteOptionsBase extends AtomicOptions {
   format?: 'zip' | 'safetensors';
   /** Top folder inside the zip (torch uses the file's base name, or 'archive'). */
   archiveName?: string;
   /** 'always': zip64 fields even for small files (tests of the zip64 path). */
   zip64?: 'auto' | 'always';
   /** safetensors `__metadata__` (strings); defaults to the dict's own. */
-  metadata?: Record<string, string>;
+  metadata?: ReadonlyMap<string, string> | Record<string, string>;
   /** Called with (bytesDone, bytesTotal) of tensor data as it is written. */
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Layout choices and bounds (src/pth/layout.ts), checked before the file is opened. */
+export type WriteOptions = WriteOptionsBase & LayoutOptions;
+
 const ZIP_VERSION = '3\n';
+
+/** A layout refusal names the file it was about to write. */
+function atPath<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof LayoutError) throw new LayoutError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
 const BYTE_ORDER = 'little';
 
 /**
@@ -43,7 +56,7 @@ export async function writeCheckpoint(path: string, obj: PyValue, opts: WriteOpt
   const format = opts.format ?? 'zip';
   if (format === 'safetensors') {
     if (!(obj instanceof PyDict)) throw new WriteError(`${path}: safetensors holds a dict of name -> tensor, not a ${obj instanceof Tensor ? 'single tensor' : typeof obj}`);
-    const total = [...obj.map.values()].reduce<number>((a, v) => a + (v instanceof Tensor ? v.numel * dtypeInfo(v.dtype).itemSize : 0), 0);
+    const total = atPath(path, () => planSafetensors(tensorsOf(obj), opts));
     let done = 0;
     await writeFileAtomic(path, (fh) =>
       writeSafetensors(fh, obj, {
@@ -54,9 +67,9 @@ export async function writeCheckpoint(path: string, obj: PyValue, opts: WriteOpt
     return;
   }
   if (format !== 'zip') throw new WriteError(`${path}: unknown checkpoint format '${String(format)}' (zip or safetensors)`);
-  const { data, storages } = pickleCheckpoint(obj);
+  const { replace, total } = atPath(path, () => planZip(obj, opts));
+  const { data, storages } = pickleCheckpoint(obj, { replace });
   const top = opts.archiveName ?? 'archive';
-  const total = storages.reduce((a, s) => a + s.byteLength, 0);
   await writeFileAtomic(path, async (fh) => {
     const zip = new ZipWriter(fh, { zip64: opts.zip64 ?? 'auto' });
     const enc = new TextEncoder();

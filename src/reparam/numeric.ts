@@ -23,8 +23,8 @@ export function readFloat(t: Tensor, key: string): FloatArray {
   if (!isFloatDType(t.dtype)) throw new ReparamError(`${key}: expected a floating-point tensor, found ${t.dtype}`);
   if (t.dtype !== 'float32') return t.toFloat64();
   if (t.storage.loaded || !t.isContiguous() || t.numel === 0) return t.toFloat32();
-  const all = t.storage.bytesUncached();
-  let bytes = all.subarray(t.offset * 4, (t.offset + t.numel) * 4);
+  // Its own range only: a view of a flat buffer does not read (or keep) the whole buffer.
+  let bytes = t.storage.bytesInRange(t.offset * 4, t.numel * 4);
   if (bytes.byteOffset % 4 !== 0) bytes = bytes.slice();
   return new Float32Array(bytes.buffer, bytes.byteOffset, t.numel);
 }

@@ -79,7 +79,7 @@ const checked = new WeakSet<object>();
 
 /** A preset's full configuration (defaults filled in, constraints checked), without zod. */
 export function presetConfig(name: string): RepMLPResNetConfig {
-  const preset = PRESETS[name];
+  const preset = Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined; // user input: 'toString' is not a preset
   if (!preset) throw new ConfigError(`unknown preset '${name}' (${Object.keys(PRESETS).join(', ')})`);
   const cfg = structuredClone({ ...DEFAULTS, ...preset }) as RepMLPResNetConfig;
   checkConstraints(cfg, name);

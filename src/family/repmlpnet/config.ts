@@ -154,7 +154,7 @@ export function isRepMLPNetPreset(name: string): boolean {
 
 /** A preset's full configuration. */
 export function repmlpnetPreset(name: string): RepMLPNetConfig {
-  const p = REPMLPNET_PRESETS[name];
+  const p = Object.hasOwn(REPMLPNET_PRESETS, name) ? REPMLPNET_PRESETS[name] : undefined;
   if (!p) throw new ConfigError(`unknown RepMLPNet preset '${name}' (${Object.keys(REPMLPNET_PRESETS).join(', ')})`);
   const cfg = { ...structuredClone(p), input_size: [p.patch_size * p.hs[0]!, p.patch_size * p.ws[0]!] as [number, number] };
   checkConstraints(cfg, name);
