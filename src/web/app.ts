@@ -86,7 +86,16 @@ function download(bytes: Uint8Array, name: string): void {
 }
 
 const mib = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
-const arch = () => $<HTMLInputElement>('arch').value.trim() || undefined;
+/** #arch: a preset name, or a RepMLPResNet config as JSON text; empty: detected. */
+function arch(): string | Record<string, unknown> | undefined {
+  const v = $<HTMLInputElement>('arch').value.trim();
+  if (!v.startsWith('{')) return v || undefined;
+  try {
+    return JSON.parse(v) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`architecture: invalid JSON: ${(e as Error).message}`);
+  }
+}
 
 let lib: LibT | undefined;
 let report: Lib.InspectReport | null = null;

@@ -48,6 +48,9 @@ export { onnxBytes } from '../export/onnx.js';
 export { tfjsArtifacts } from '../export/tfjs.js';
 export { packWeights, toHalf, defaultShardBytes, WEIGHT_ENCODINGS } from '../export/tfjs_weights.js';
 export { softmax, topK } from '../app/classify.js';
+// TF.js itself (the same instance the models run on), and the stock graph loader.
+export { tf } from '../model/backend.js';
+export { loadGraphModel } from '@tensorflow/tfjs-converter';
 export type { InspectReport, Checkpoint, LoadedStateDict, Difference, Ranked };
 
 let seq = 0;
