@@ -27,7 +27,14 @@ export interface ServeOptions {
   host?: string;
   /** Extra response headers, e.g. {'Cache-Control': 'no-store'} (tests of stock loading). */
   headers?: Record<string, string>;
+  /**
+   * Cross-origin isolation headers (COOP/COEP, default on): they give the page
+   * SharedArrayBuffer, so TF.js's wasm backend runs multi-threaded.
+   */
+  isolated?: boolean;
 }
+
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 /** A static file server for `root` (no directory listings, nothing outside root). */
 export function serveStatic(root: string, opts: ServeOptions = {}): Promise<{ server: http.Server; url: string }> {
@@ -53,6 +60,7 @@ export function serveStatic(root: string, opts: ServeOptions = {}): Promise<{ se
     res.writeHead(200, {
       'Content-Type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
       'Content-Length': statSync(file).size,
+      ...(opts.isolated ?? true ? ISOLATION : {}),
       ...opts.headers,
     });
     if (req.method === 'HEAD') res.end();

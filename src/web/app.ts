@@ -168,7 +168,7 @@ async function init(): Promise<void> {
   $('convert').addEventListener('click', () => step('convert', ['convert'], async (bar) => {
     const r = await call<Lib.ConvertResult & { name: string }>('convert', { format: $<HTMLSelectElement>('convert-format').value, arch: arch() }, bar);
     download(r.bytes, r.name);
-    $('convert-result').textContent = `${r.name}: ${r.arch ?? 'model'}; ${r.blocks} RepMLP block(s) and ${r.convBnPairs} conv+BN pair(s) folded; ${r.tensorsIn} -> ${r.tensorsOut} tensors (${mib(r.bytes.byteLength)})`;
+    $('convert-result').textContent = `${r.name}: ${r.arch ?? 'model'}; ${r.blocks} RepMLP block(s) and ${r.convBnPairs} conv+BN pair(s) folded; ${r.tensorsIn} -> ${r.tensorsOut} tensors (${mib(r.bytes.byteLength)}; read ${(r.timings.read / 1000).toFixed(2)} s, convert + write ${(r.timings.convertAndWrite / 1000).toFixed(2)} s)`;
   }));
 
   $('export-onnx').addEventListener('click', () => step('export', ['export-onnx', 'export-tfjs'], async (bar) => {
@@ -221,6 +221,8 @@ async function init(): Promise<void> {
 
   const build = await fetch(new URL('./build.json', import.meta.url)).then((r) => r.json()).catch(() => ({})) as { version?: string };
   $('footer').textContent = `repmlp ${build.version ?? ''} - the files you choose are read in this page only; nothing is uploaded.`;
+  // The worker loads the library now, not when the first file is chosen.
+  await call('ping', {});
   document.body.dataset.ready = 'true';
 }
 

@@ -230,6 +230,8 @@ export interface ConvertResult {
   convBnPairs: number;
   tensorsIn: number;
   tensorsOut: number;
+  /** Wall-clock milliseconds: reading the checkpoint's metadata, converting + writing. */
+  timings: { read: number; convertAndWrite: number };
 }
 
 function hintOf(opts: ConvertOptions): BlockHint | undefined {
@@ -242,7 +244,9 @@ function hintOf(opts: ConvertOptions): BlockHint | undefined {
 /** `repmlp convert`: the exact deploy state dict, as a .pth (torch zip) or .safetensors file. */
 export async function convert(input: Input, opts: ConvertOptions = {}): Promise<ConvertResult> {
   return withFile(input, 'checkpoint.pth', async (p) => {
+    const t0 = performance.now();
     const loaded = await loadStateDictPath(p);
+    const t1 = performance.now();
     const arch = archPath(opts.arch ?? wrapperArch(loaded));
     const hint = hintOf(opts);
     const r = convertTrainingStateDict(loaded.stateDict, { where: nameOf(input, 'checkpoint.pth'), lazy: true, ...(arch !== undefined ? { arch } : {}), ...(hint ? { hint } : {}) });
@@ -255,7 +259,7 @@ export async function convert(input: Input, opts: ConvertOptions = {}): Promise<
     });
     return {
       bytes, format, arch: r.arch ? (r.arch.name ?? 'custom') : null, blocks: r.blocks.length, convBnPairs: r.convBnPairs.length,
-      tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut,
+      tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut, timings: { read: t1 - t0, convertAndWrite: performance.now() - t1 },
     };
   });
 }
@@ -376,6 +380,9 @@ export async function setBackend(preferred?: WebBackend): Promise<string> {
         await tf.ready();
         // webgl can register and still fail its first kernel (no GPU, blocked context).
         tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(1)).dataSync());
+        // A software rasterizer (SwiftShader, llvmpipe: headless, no GPU) runs these
+        // models far slower than wasm SIMD (light-224, one image: ~40 s vs ~1 s here).
+        if (b === 'webgl' && !preferred && softwareGl(tf)) continue;
         return b;
       }
     } catch {
@@ -383,6 +390,19 @@ export async function setBackend(preferred?: WebBackend): Promise<string> {
     }
   }
   throw new RepmlpError(`no TF.js backend available (tried ${order.join(', ')})`);
+}
+
+/** The WebGL backend's renderer string names a software rasterizer. */
+function softwareGl(tf: { backend(): unknown }): boolean {
+  try {
+    const gl = (tf.backend() as { gpgpu?: { gl?: WebGLRenderingContext } }).gpgpu?.gl;
+    if (!gl) return false;
+    const ext = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    return /swiftshader|llvmpipe|softpipe|software/i.test(renderer);
+  } catch {
+    return false;
+  }
 }
 
 async function ensureBackend(): Promise<string> {

@@ -31,6 +31,7 @@ async function handle(lib: LibT, req: Request): Promise<{ value: unknown; transf
     return { value: await lib.inspect(current) };
   }
   if (req.op === 'backend') return { value: await lib.setBackend() };
+  if (req.op === 'ping') return { value: true };
   if (!current) throw new lib.UsageError('choose a checkpoint first (step 1)');
   const f = current;
   const b = base(f.name);
