@@ -89,9 +89,17 @@ export const command: Command = {
     const port = portText === '0' ? 0 : int(values, 'port', 8080)!;
     if (port > 65535) throw new WebError(`--port ${port}: expected 0..65535`);
     if (!existsSync(path.join(WEB_ROOT, 'index.html'))) throw new WebError(`${WEB_ROOT}: the web app is not built; run \`npm run web\` first`);
-    const { url } = await serveStatic(WEB_ROOT, { port });
+    const { server, url } = await serveStatic(WEB_ROOT, { port });
     process.stdout.write(`repmlp web: serving ${WEB_ROOT} at ${url} (Ctrl-C to stop)\n`);
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    // Ctrl-C / SIGTERM: stop listening and drop idle keep-alive connections, then exit 0.
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
     return 0;
   },
 };

@@ -410,6 +410,15 @@ async function ensureBackend(): Promise<string> {
   return backendReady;
 }
 
+/**
+ * What the page needs to know of an architecture: input [C, H, W] and class count. The
+ * one place that reads the RepMLPResNet config's fields; once RepMLPNet lands (family
+ * branch), this becomes `networkInfo(config)` from the family registry.
+ */
+function inputOf(config: RepMLPResNetConfig): { shape: [number, number, number]; numClasses: number } {
+  return { shape: [config.in_channels, config.img_H, config.img_W], numClasses: config.num_classes };
+}
+
 async function modelFor(config: RepMLPResNetConfig, sd: StateDict, deploy: boolean, where: string) {
   const m = await import('../model/index.js');
   const model = m.buildModel(config, { deploy, init: false });
@@ -448,7 +457,7 @@ export async function verify(input: Input, opts: VerifyOptions & { tfjs?: boolea
   if (detectMode(loaded.stateDict) !== 'train') throw new RepmlpError(`${where}: not a training-time checkpoint; verify compares the training-time model with its conversion`);
   const d = await loadDeploy_(input, opts.arch);
   const config = d.config;
-  const shape: [number, number, number, number] = [batch, config.in_channels, config.img_H, config.img_W];
+  const shape: [number, number, number, number] = [batch, ...inputOf(config).shape];
   const x = normalBatch(shape.reduce((a, b) => a * b, 1), seed);
   const train = await modelFor(config, loaded.stateDict, false, where);
   const ref = await train.run(x, shape);
@@ -510,10 +519,10 @@ export async function openClassifier(input: Input, opts: { arch?: ArchInput; met
   const backend = await ensureBackend();
   const d = await loadDeploy_(input, opts.arch);
   const c = d.config;
+  const { shape: inputShape, numClasses } = inputOf(c);
   const found = opts.meta ? { card: parseCard(opts.meta, 'model card'), source: 'model card' } : d.wrapperMeta;
-  const meta = resolveMeta(found, { channels: c.in_channels, H: c.img_H, W: c.img_W, numClasses: c.num_classes });
+  const meta = resolveMeta(found, { channels: inputShape[0], H: inputShape[1], W: inputShape[2], numClasses });
   const m = await modelFor(c, d.stateDict, true, 'converted model');
-  const inputShape: [number, number, number] = [c.in_channels, c.img_H, c.img_W];
   const logits = (batch: Float32Array, n: number) => m.run(batch, [n, ...inputShape]);
   return {
     arch: d.arch, mode: 'deploy', backend, inputShape, meta, logits,
@@ -523,7 +532,7 @@ export async function openClassifier(input: Input, opts: { arch?: ArchInput; met
       for (const [i, img] of images.entries()) preprocessImage(await decodeAny(img, meta.preprocess.mode), meta.preprocess, x, i * per);
       const out = await logits(x, images.length);
       return images.map((img, i) => {
-        const p = softmax(out.subarray(i * c.num_classes, (i + 1) * c.num_classes));
+        const p = softmax(out.subarray(i * numClasses, (i + 1) * numClasses));
         return { file: nameOf(img, `image ${i + 1}`), top: topK(p, k).map((index) => ({ index, label: meta.classes[index]!, probability: p[index]! })) };
       });
     },
