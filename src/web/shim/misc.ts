@@ -63,5 +63,4 @@ export class Worker {
     unavailable('node:worker_threads');
   }
 }
-// node:zlib: no crc32 here, so util/crc32.ts takes its table-driven fallback.
 export default {};
