@@ -13,16 +13,26 @@ import { progress, type Progress } from './progress.js';
 const fmtBytes = (n: number): string => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 const fmtDiff = (d: { maxAbs: number; rel: number }): string => `max abs ${d.maxAbs.toExponential(2)}, relative ${d.rel.toExponential(2)}`;
 
+/** --shard-size BYTES and --weights float32|float16|uint8 (src/export/tfjs_weights.ts). */
+function tfjsWeightFlags(values: Record<string, unknown>): { shardBytes?: number; weights?: 'float32' | 'float16' | 'uint8' } {
+  const shard = int(values as never, 'shard-size');
+  const w = str(values as never, 'weights');
+  if (w !== undefined && w !== 'float32' && w !== 'float16' && w !== 'uint8') throw new UsageError(`--weights ${w}: expected float32, float16 or uint8`);
+  return { ...(shard !== undefined ? { shardBytes: shard } : {}), ...(w !== undefined ? { weights: w } : {}) };
+}
+
 export const command: Command = {
   name: 'export',
   summary: 'export a checkpoint (converted first if training-time) to ONNX and/or a TF.js graph model',
-  usage: 'repmlp export IN [--arch ARCH] [--onnx FILE] [--tfjs DIR] [--opset N] [--no-check] [--json]',
+  usage: 'repmlp export IN [--arch ARCH] [--onnx FILE] [--tfjs DIR] [--opset N] [--shard-size BYTES] [--weights float32|float16|uint8] [--no-check] [--json]',
   example: 'repmlp export RepMLP-Res50-light-224.pth --onnx light.onnx --tfjs light-tfjs',
   options: {
     arch: { type: 'string', help: 'ARCH  preset name or config JSON (default: detected from the keys)' },
     onnx: { type: 'string', help: 'FILE  write an ONNX model (input `input` NCHW, output `logits`, dynamic batch)' },
     tfjs: { type: 'string', help: 'DIR  write a TF.js graph model (DIR/model.json + 4 MiB shards, input NHWC)' },
     opset: { type: 'string', help: 'N  ONNX opset (default 17; 11..23)' },
+    'shard-size': { type: 'string', help: 'BYTES  TF.js weight shard size (default: at most 6 shards of >= 4 MiB)' },
+    weights: { type: 'string', help: 'DTYPE  TF.js weights: float32 (default), float16 or uint8 (quantized, dequantized on load)' },
     'no-check': { type: 'boolean', help: 'skip re-opening the exports and comparing them with the TF.js model' },
 
     ...READ_OPTIONS,
@@ -35,6 +45,7 @@ export const command: Command = {
     if (!onnx && !tfjs) throw new UsageError('export: give --onnx FILE and/or --tfjs DIR');
     const arch = str(values, 'arch');
     const opset = int(values, 'opset');
+    const tfjsWeights = tfjsWeightFlags(values);
     const t0 = performance.now();
     const { loadDeploy, exportDeploy } = await import('../export/pipeline.js');
     const { checkOpset, DEFAULT_OPSET } = await import('../export/onnx.js');
@@ -46,7 +57,7 @@ export const command: Command = {
     try {
       r = await exportDeploy(m.config, m.stateDict, {
         ...(onnx ? { onnx } : {}), ...(tfjs ? { tfjs } : {}), ...(opset ? { opset } : {}),
-        check: !values['no-check'],
+        check: !values['no-check'], tfjsWeights,
         onPhase: (phase, done, total) => {
           for (const [k, b] of Object.entries(bars)) if (k !== phase) b.stop();
           (bars[phase] ??= progress(`write ${phase}`, total, 'bytes')).update(Math.min(done, total));

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   eval: () => import('./eval.js'),
   bench: () => import('./bench.js'),
   demo: () => import('./demo.js'),
+  web: () => import('./web.js'),
 };
 
 function version(): string {

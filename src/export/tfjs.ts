@@ -19,14 +19,15 @@
 import { join } from 'node:path';
 import { RepmlpError } from '../errors.js';
 import { writeDirAtomic, writeBytesAtomic } from '../io/atomic.js';
+import { packWeights, type ManifestWeight, type WeightOptions } from './tfjs_weights.js';
 import { type Graph, type IrNode, type PartitionFcNode, consumers, fc3ChannelSums, init, mapShape, vectorSize } from './ir.js';
 
 export class TfjsExportError extends RepmlpError {
   override name = 'TfjsExportError';
 }
 
-/** The tfjs converter's shard size: every shard but the last is exactly this long. */
-export const SHARD_BYTES = 4 * 1024 * 1024;
+// Weight encoding and shard layout (--weights, --shard-size) live in tfjs_weights.ts.
+export { SHARD_BYTES } from './tfjs_weights.js';
 const FLT_LOWEST = -3.4028234663852886e38;
 
 type AttrValue =
@@ -417,7 +418,7 @@ export interface TfjsModelJson {
   convertedBy: string;
   signature: unknown;
   modelTopology: { node: TfNode[]; library: object; versions: object };
-  weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[];
+  weightsManifest: { paths: string[]; weights: ManifestWeight[] }[];
 }
 
 export interface TfjsArtifacts {
@@ -426,37 +427,12 @@ export interface TfjsArtifacts {
   shards: Uint8Array[];
 }
 
-/** Splits the concatenated weights into fixed-size shards (views, no copy where possible). */
-function shardWeights(weights: TfWeight[]): Uint8Array[] {
-  const total = weights.reduce((s, w) => s + w.data.byteLength, 0);
-  const shards: Uint8Array[] = [];
-  let cur = new Uint8Array(Math.min(SHARD_BYTES, total));
-  let used = 0;
-  let left = total;
-  for (const w of weights) {
-    let bytes = new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength);
-    while (bytes.byteLength) {
-      const n = Math.min(bytes.byteLength, cur.byteLength - used);
-      cur.set(bytes.subarray(0, n), used);
-      used += n;
-      bytes = bytes.subarray(n);
-      if (used === cur.byteLength) {
-        shards.push(cur);
-        left -= used;
-        cur = new Uint8Array(Math.min(SHARD_BYTES, left));
-        used = 0;
-      }
-    }
-  }
-  return shards;
-}
-
-export function tfjsArtifacts(g: Graph, opts: { producerVersion?: string } = {}): TfjsArtifacts {
+export function tfjsArtifacts(g: Graph, opts: { producerVersion?: string } & WeightOptions = {}): TfjsArtifacts {
   const low = new Lowering(g);
   const { C, H, W } = mapShape(g, g.input);
   low.emit('Placeholder', g.input, [], { dtype: T_FLOAT, shape: { shape: { dim: dims([-1, H, W, C]) } } });
   for (const n of g.nodes) low.node(n);
-  const shards = shardWeights(low.weights);
+  const { shards, entries } = packWeights(low.weights, opts);
   const n = shards.length;
   const paths = shards.map((_, i) => `group1-shard${i + 1}of${n}.bin`);
   const sig = (name: string, shape: number[]) => ({ name: `${name}:0`, dtype: 'DT_FLOAT', tensorShape: { dim: dims(shape) } });
@@ -467,7 +443,7 @@ export function tfjsArtifacts(g: Graph, opts: { producerVersion?: string } = {})
       convertedBy: `repmlp ${opts.producerVersion ?? ''}`.trim(),
       signature: { inputs: { input: sig(g.input, [-1, H, W, C]) }, outputs: { logits: sig(g.output, [-1, vectorSize(g, g.output)]) } },
       modelTopology: { node: low.nodes, library: {}, versions: {} },
-      weightsManifest: [{ paths, weights: low.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: w.dtype })) }],
+      weightsManifest: [{ paths, weights: entries }],
     },
     shards,
   };
@@ -481,7 +457,7 @@ export interface TfjsWriteResult {
 }
 
 /** Writes DIR/model.json and its shards; DIR is replaced atomically as a whole. */
-export async function writeTfjs(dir: string, g: Graph, opts: { producerVersion?: string; /** Small text files written into DIR with the model (e.g. a model card). */ extraFiles?: Record<string, string> } = {}, onBytes?: (n: number) => void): Promise<TfjsWriteResult> {
+export async function writeTfjs(dir: string, g: Graph, opts: { producerVersion?: string; /** Small text files written into DIR with the model (e.g. a model card). */ extraFiles?: Record<string, string> } & WeightOptions = {}, onBytes?: (n: number) => void): Promise<TfjsWriteResult> {
   const a = tfjsArtifacts(g, opts);
   let bytes = 0;
   await writeDirAtomic(dir, async (tmp) => {
