@@ -13,6 +13,7 @@ import { loadStateDictFile, stateDictToPy, writeCheckpoint, type StateDict } fro
 import { convertTrainingStateDict, type BlockHint, type PipelineResult } from '../reparam/index.js';
 import { ReparamError } from '../reparam/numeric.js';
 import { progress } from './progress.js';
+import { sameFile } from '../io/atomic.js';
 import type { Tensor } from '../tensor.js';
 
 /** --fc3-groups G and --partition HxW as one hint for every block. */
@@ -142,6 +143,7 @@ export const command: Command = {
     });
     const t2 = performance.now();
     cpu.push(cpuMs());
+    const replacesInput = sameFile(inPath, outPath); // before the rename makes it a new file
     const wbar = progress('convert+write', r.elementsOut * 4, 'bytes');
     // Verified before OUT is replaced, while the file is flushed to disk: a conversion
     // whose file does not read back leaves OUT as it was.
@@ -169,7 +171,7 @@ export const command: Command = {
         inputFormat: loaded.format, prefix: loaded.prefix, wrapper: loaded.wrapper,
         arch: r.arch?.name ?? null, archDetected: r.arch?.detected ?? false,
         blocks: r.blocks, convBnPairs: r.convBnPairs.length, tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut,
-        elementsIn: r.elementsIn, elementsOut: r.elementsOut, verified: true,
+        elementsIn: r.elementsIn, elementsOut: r.elementsOut, verified: true, replacedInput: replacesInput,
         // Wall-clock milliseconds per phase, and CPU (user + system) milliseconds per phase,
         // `process` being the whole process's so far. The conversion runs lazily inside the
         // write phase, and so does the verification (during the flush, before the rename);
@@ -180,6 +182,7 @@ export const command: Command = {
       });
     } else {
       process.stdout.write(summary(inPath, outPath, format, r, timings) + '\n');
+      if (replacesInput) process.stdout.write(`  replaced the input ${inPath} with its deploy form (atomically; the training-time weights are gone)\n`);
     }
     return 0;
   },

@@ -5,6 +5,7 @@
  */
 import type { Command, OptionValues } from './command.js';
 import { printJson, str } from './command.js';
+import { sameFile } from '../io/atomic.js';
 import { progress } from './progress.js';
 import { readCheckpoint } from '../pth/checkpoint.js';
 import { findStateDict, stripPrefix, addPrefix } from '../pth/statedict.js';
@@ -132,6 +133,7 @@ export const command: Command = {
       const same = want.length === got.length && want.every(([k, t], i) => got[i]![0] === k && got[i]![1].shape.join() === t.shape.join() && got[i]![1].dtype === t.dtype);
       if (!same) throw new PrefixError(`${output}: written file does not read back with the expected keys and shapes; ${output} left as it was`);
     };
+    const replacesInput = sameFile(input, output); // before the rename makes it a new file
     const bar = progress('writing', Math.round(total / 2 ** 20), 'MB');
     try {
       await writeCheckpoint(output, root, { format: p.format, verify, onProgress: (done) => bar.update(Math.round(done / 2 ** 20)) });
@@ -141,12 +143,12 @@ export const command: Command = {
     const result = {
       input, output, format: p.format, wrapper: path, strip: p.strip ?? null, add: p.add ?? null,
       renamed: p.add !== undefined ? want.length : stripped, tensors: want.length, verified: true,
-      first: want[0]?.[0] ?? null,
+      first: want[0]?.[0] ?? null, replacedInput: replacesInput,
     };
     if (json) printJson(result);
     else {
       const what = [p.strip !== undefined ? `stripped '${p.strip}' from ${stripped} key(s)` : '', p.add !== undefined ? `added '${p.add}' to every key` : ''].filter(Boolean).join(', ');
-      process.stdout.write(`${output}: ${what}${path.length ? `; wrapper ['${path.join("']['")}'] and its other entries kept` : ''}; re-read ${want.length} tensors: names and shapes as expected\n`);
+      process.stdout.write(`${output}: ${what}${path.length ? `; wrapper ['${path.join("']['")}'] and its other entries kept` : ''}; re-read ${want.length} tensors: names and shapes as expected${replacesInput ? `; replaced the input ${input} (atomically)` : ''}\n`);
     }
   },
 };

@@ -12,15 +12,19 @@ export class TfjsLoadError extends RepmlpError {
   override name = 'TfjsLoadError';
 }
 
-/** An IOHandler over a local `model.json` (or the folder holding it). */
-export function fileHandler(pathOrDir: string): tf.io.IOHandler {
+/**
+ * An IOHandler over a local `model.json` (or the folder holding it). `files` maps names
+ * in the folder to other paths (an export's check reads its not-yet-committed files).
+ */
+export function fileHandler(pathOrDir: string, files?: ReadonlyMap<string, string>): tf.io.IOHandler {
   const file = basename(pathOrDir) === 'model.json' || pathOrDir.endsWith('.json') ? pathOrDir : join(pathOrDir, 'model.json');
   const dir = dirname(file);
+  const at = (name: string, full: string): string => files?.get(name) ?? full;
   return {
     async load() {
       let json: tf.io.ModelJSON;
       try {
-        json = JSON.parse(await readFile(file, 'utf8')) as tf.io.ModelJSON;
+        json = JSON.parse(await readFile(at(basename(file), file), 'utf8')) as tf.io.ModelJSON;
       } catch (e) {
         throw new TfjsLoadError(`${file}: cannot read a TF.js model.json: ${(e as Error).message}`, { cause: e });
       }
@@ -32,7 +36,7 @@ export function fileHandler(pathOrDir: string): tf.io.IOHandler {
           for (const p of group.paths) {
             let b: Buffer;
             try {
-              b = await readFile(join(dir, p));
+              b = await readFile(at(p, join(dir, p)));
             } catch (e) {
               throw new TfjsLoadError(`${file}: weight shard ${p}: ${(e as Error).message}`, { cause: e });
             }
@@ -46,9 +50,9 @@ export function fileHandler(pathOrDir: string): tf.io.IOHandler {
 }
 
 /** `tf.loadGraphModel` on a folder or model.json path. The backend must be set already. */
-export async function loadTfjsGraph(pathOrDir: string): Promise<GraphModel> {
+export async function loadTfjsGraph(pathOrDir: string, files?: ReadonlyMap<string, string>): Promise<GraphModel> {
   try {
-    return await loadGraphModel(fileHandler(pathOrDir));
+    return await loadGraphModel(fileHandler(pathOrDir, files));
   } catch (e) {
     if (e instanceof RepmlpError) throw e;
     throw new TfjsLoadError(`${pathOrDir}: tf.loadGraphModel failed: ${(e as Error).message}`, { cause: e });
