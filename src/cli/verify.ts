@@ -123,7 +123,7 @@ export const command: Command = {
       });
     } else {
       const lines = [`verify ${inPath}: ${conv.arch.name ?? 'custom architecture'}, batch ${batch} (seed ${seed}), backend ${backend}`,
-        `  reference: training-time model, logits [${batch}, ${config.num_classes}], max |logit| ${Math.max(...ref.map(Math.abs)).toPrecision(4)}`];
+        `  reference: training-time model, logits [${batch}, ${config.num_classes}], max |logit| ${ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0).toPrecision(4)}`];
       for (const r of results) {
         lines.push(`  ${r.name}: max abs diff ${r.maxAbsDiff.toExponential(2)}, max rel diff ${r.maxRelDiff.toExponential(2)} ${r.ok ? '<=' : '>'} ${tol}  ${r.ok ? 'OK' : 'FAIL'}`);
       }

@@ -7,6 +7,7 @@ import { dirname, join, basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { RepmlpError } from '../errors.js';
+import { inChunks } from '../model/memory.js';
 
 export class TfjsLoadError extends RepmlpError {
   override name = 'TfjsLoadError';
@@ -59,15 +60,32 @@ export async function loadTfjsGraph(pathOrDir: string, files?: ReadonlyMap<strin
   }
 }
 
-/** Logits for an NCHW float32 batch (the model takes NHWC; the transpose happens here). */
+/**
+ * Logits for an NCHW float32 batch (the model takes NHWC; the transpose happens here),
+ * split into chunks that fit TF.js memory (src/model/memory.ts). A batch whose image
+ * shape is not the graph's is refused with expected vs found.
+ */
 export async function runTfjsGraph(model: GraphModel, input: Float32Array, shape: readonly number[]): Promise<{ data: Float32Array; shape: number[] }> {
-  const out = tf.tidy(() => {
-    const x = tf.transpose(tf.tensor4d(input, shape as [number, number, number, number], 'float32'), [0, 2, 3, 1]);
-    return model.execute(x) as tf.Tensor;
-  });
-  try {
-    return { data: (await out.data()) as Float32Array, shape: out.shape };
-  } finally {
-    out.dispose();
+  const want = model.inputs[0]?.shape;
+  if (shape.length !== 4) throw new TfjsLoadError(`input has shape [${shape.join(', ')}], expected a 4-D NCHW batch`);
+  const [n, c, h, w] = shape as [number, number, number, number];
+  if (want && want.length === 4) {
+    const [, H, W, C] = want;
+    const bad = [[c, C], [h, H], [w, W]].some(([got, exp]) => typeof exp === 'number' && exp > 0 && got !== exp);
+    if (bad) throw new TfjsLoadError(`TF.js graph model: input has shape [${n}, ${c}, ${h}, ${w}] (NCHW), expected [N, ${C}, ${H}, ${W}]`);
   }
+  let outShape: number[] = [];
+  const data = await inChunks(model, input, [n, c, h, w], async (x, s) => {
+    const out = tf.tidy(() => {
+      const t = tf.transpose(tf.tensor4d(x, s, 'float32'), [0, 2, 3, 1]);
+      return model.execute(t) as tf.Tensor;
+    });
+    try {
+      outShape = out.shape;
+      return (await out.data()) as Float32Array;
+    } finally {
+      out.dispose();
+    }
+  });
+  return { data, shape: [n, ...outShape.slice(1)] };
 }
