@@ -237,3 +237,27 @@ test('writeBytesAtomic: the file appears complete or not at all; a folder as tar
     cleanup();
   }
 });
+
+test('demo leaves nothing in the temporary folder; one killed outright is swept by the next', { timeout: 300_000 }, async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const env = { TMPDIR: dir };
+    // (other tools in the environment may leave their own files there; ours start with repmlp-)
+    const ours = () => readdirSync(dir).filter((n) => n.startsWith('repmlp-') || n.startsWith('.repmlp'));
+    const r = repmlp(['demo', '--limit', '10'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(ours(), []);
+    const child = spawn(process.execPath, [MAIN, 'demo', '--limit', '10'], { stdio: 'ignore', env: { ...process.env, ...env } });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const t0 = Date.now();
+    while (Date.now() - t0 < 60_000 && !readdirSync(dir).some((n) => n.startsWith('repmlp-demo-'))) await new Promise((res) => setTimeout(res, 5));
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal(ours().length, 1, 'SIGKILL cannot be caught: its scratch folder stays');
+    const { sweepScratch } = await import('../src/io/scratch.js');
+    assert.equal(sweepScratch('repmlp-demo', dir).length, 1);
+    assert.deepEqual(ours(), []);
+  } finally {
+    cleanup();
+  }
+});
