@@ -70,7 +70,8 @@ export function parseNpy(bytes: Uint8Array, where = 'npy'): NpyArray {
   const { descr, fortran, shape } = parseHeader(text, where);
   if (fortran) throw new NpyError(`${where}: Fortran-order arrays are not supported (save with np.ascontiguousarray)`);
   if (descr.startsWith('>')) throw new NpyError(`${where}: big-endian dtype '${descr}' is not supported (little-endian only)`);
-  const dtype = DESCR[descr.replace(/^=/, '<')];
+  const key = descr.replace(/^=/, '<');
+  const dtype = Object.hasOwn(DESCR, key) ? DESCR[key] : undefined; // 'constructor' is no dtype
   if (!dtype) throw new NpyError(`${where}: dtype '${descr}' is not supported (float32, float64, int64, int32, uint8)`);
   const numel = shape.reduce((a, b) => a * b, 1);
   const item = CTOR[dtype].BYTES_PER_ELEMENT;

@@ -79,7 +79,7 @@ const checked = new WeakSet<object>();
 
 /** A preset's full configuration (defaults filled in, constraints checked), without zod. */
 export function presetConfig(name: string): RepMLPResNetConfig {
-  const preset = PRESETS[name];
+  const preset = Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined; // user input: 'constructor' is no preset
   if (!preset) throw new ConfigError(`unknown preset '${name}' (${Object.keys(PRESETS).join(', ')})`);
   const cfg = structuredClone({ ...DEFAULTS, ...preset }) as RepMLPResNetConfig;
   checkConstraints(cfg, name);
@@ -103,7 +103,7 @@ export function parseConfig(raw: unknown, where = 'config'): RepMLPResNetConfig 
 
 /** A preset name or the path of a JSON file with RepMLPResNet arguments. */
 export function resolveArch(arch: string): { name: string | null; config: RepMLPResNetConfig } {
-  if (PRESETS[arch]) return { name: arch, config: presetConfig(arch) };
+  if (Object.hasOwn(PRESETS, arch)) return { name: arch, config: presetConfig(arch) };
   let text: string;
   try {
     text = readFileSync(arch, 'utf8');

@@ -145,6 +145,8 @@ function inferRepmlp(sd: StateDict, keys: string[], blockType: string, raw: Reco
   return true;
 }
 
+import { checkArchFits } from './archfit.js';
+
 export class ModelLoadError extends RepmlpError {
   override name = 'ModelLoadError';
 }
@@ -155,6 +157,7 @@ export function resolveModel(sd: StateDict, path: string, arch?: string): { arch
   if (arch !== undefined) {
     const r = resolveArch(arch);
     // With an explicit arch and no telling keys, training form is PyTorch's default.
+    checkArchFits(sd, path, arch, r.config, mode ?? 'train');
     return { arch: r.name, config: r.config, mode: mode ?? 'train' };
   }
   if (!mode) throw new ModelLoadError(`${path}: cannot tell training-time from deploy form (no BatchNorm statistics and no conv biases); not a RepMLP-ResNet state dict?`);

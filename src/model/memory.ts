@@ -91,6 +91,8 @@ export async function inChunks(
     try {
       return await run(input.subarray(done * img, (done + k) * img), [k, c, h, w]);
     } catch (e) {
+      // A shape error names the sub-batch; the user gave the whole batch.
+      if (e instanceof RepmlpError && k !== n) e.message = e.message.replace(`[${k}, ${c}, ${h}, ${w}]`, `[${n}, ${c}, ${h}, ${w}]`);
       throw memoryError(e, k, need) ?? e;
     }
   };

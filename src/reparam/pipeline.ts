@@ -10,6 +10,7 @@ import { detectArch, detectMode } from '../model/detect.js';
 import { ReparamError } from './numeric.js';
 import { convertStateDict, type ConvertResult } from './convert.js';
 import { archHints, checkLayout, orderLikeDeploy } from './arch.js';
+import { checkArchFits } from '../model/archfit.js';
 import type { BlockHint } from './geometry.js';
 
 export interface PipelineOptions {
@@ -41,7 +42,7 @@ export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): 
   let arch: PipelineResult['arch'] = null;
   if (opts.arch !== undefined) {
     const r = resolveArch(opts.arch);
-    checkLayout(sd, r.config, false, r.name ?? opts.arch, opts.where);
+    checkArchFits(sd, opts.where, opts.arch, r.config, 'train'); // short message naming the architecture the keys do match
     arch = { ...r, detected: false };
   } else if (mode === 'train') {
     const found = detectArch(sd);
