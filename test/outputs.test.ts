@@ -261,3 +261,23 @@ test('demo leaves nothing in the temporary folder; one killed outright is swept 
     cleanup();
   }
 });
+
+test('bench keeps its work files only with --dir, and says where and how big', { timeout: 300_000 }, () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const args = ['bench', path.join(DIR, 'train.pth'), '--arch', ARCH, '--jobs', 'io', '--repeat', '1', '--iters', '1', '--quick'];
+    let r = repmlp(args, { TMPDIR: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /work files \([\d.]+ MB\) removed; --dir DIR keeps them for the next run\n$/);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('repmlp-')), []);
+    const keep = path.join(dir, 'cache');
+    r = repmlp([...args, '--dir', keep, '--json'], { TMPDIR: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { work: { dir: string; bytes: number; kept: boolean } };
+    assert.equal(j.work.dir, keep);
+    assert.equal(j.work.kept, true);
+    assert.ok(j.work.bytes > 0 && existsSync(keep));
+  } finally {
+    cleanup();
+  }
+});
