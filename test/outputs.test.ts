@@ -281,3 +281,20 @@ test('bench keeps its work files only with --dir, and says where and how big', {
     cleanup();
   }
 });
+
+test('when ln -L cannot link the anonymous file, its bytes are copied into place instead', { skip: linux }, async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const { _breakLinkForTest } = await import('../src/io/atomic.js');
+    _breakLinkForTest();
+    const f = path.join(dir, 'a.bin');
+    const data = Uint8Array.from({ length: 20 << 20 }, (_, i) => i % 251);
+    await writeBytesAtomic(f, data);
+    assert.deepEqual(readFileSync(f), Buffer.from(data));
+    await writeBytesAtomic(f, new Uint8Array([9]));
+    assert.deepEqual([...readFileSync(f)], [9]);
+    assert.deepEqual(readdirSync(dir), ['a.bin']);
+  } finally {
+    cleanup();
+  }
+});

@@ -148,7 +148,18 @@ function canAnonymous(): boolean {
   return lnWorks !== false;
 }
 
+/** For tests: make the next commit find `ln` failing (then the copy fallback is used). */
+export function _breakLinkForTest(): void {
+  lnWorks = undefined;
+  brokenLn = true;
+}
+let brokenLn = false;
+
 function run(cmd: string, args: string[]): Promise<void> {
+  if (brokenLn) {
+    brokenLn = false;
+    return Promise.reject(new Error('ln: broken for a test'));
+  }
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: 30_000 }, (err, _out, stderr) => (err ? reject(new Error(String(stderr).trim() || err.message)) : resolve()));
   });
@@ -184,20 +195,50 @@ export async function openTemp(target: string, dir = path.dirname(path.resolve(t
   }
 }
 
-/** Gives an anonymous temp file a hidden name in `dir` (linkat via `ln -L`), or returns the named temp. */
+/**
+ * Gives an anonymous temp file a hidden name in `dir` (linkat via `ln -L`), or returns
+ * the named temp. Should `ln` fail (no coreutils, /proc hidden), the bytes are copied
+ * through the open handle into a named temp instead, and later writes go named.
+ */
 async function nameTemp(t: TempFile, dir: string): Promise<string> {
   if (!t.anonymous) return t.path;
   const name = tempName(path.join(dir, path.basename(t.target)));
   track(name);
-  try {
-    await run('ln', ['-L', `/proc/${process.pid}/fd/${t.fh.fd}`, name]);
-  } catch (e) {
-    untrack(name);
-    lnWorks = false;
-    throw new OutputError(`${t.target}: cannot link the temporary file into place (ln -L): ${(e as Error).message}`);
+  if (lnWorks !== false) {
+    try {
+      await run('ln', ['-L', `/proc/${process.pid}/fd/${t.fh.fd}`, name]);
+      lnWorks = true;
+      return name;
+    } catch {
+      lnWorks = false;
+      await fsp.rm(name, { force: true });
+    }
   }
-  lnWorks = true;
+  try {
+    await copyOut(t.fh, name);
+  } catch (e) {
+    await fsp.rm(name, { force: true });
+    untrack(name);
+    throw new OutputError(`${t.target}: cannot put the temporary file in place: ${(e as Error).message}`, { cause: e });
+  }
   return name;
+}
+
+/** Copies an open file's bytes into a new file `dest` (fsynced). */
+async function copyOut(src: FileHandle, dest: string): Promise<void> {
+  const out = await fsp.open(dest, 'wx', 0o644);
+  try {
+    const buf = Buffer.allocUnsafe(8 << 20);
+    for (let pos = 0; ;) {
+      const { bytesRead } = await src.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      await writeAll(out, buf.subarray(0, bytesRead));
+      pos += bytesRead;
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+  }
 }
 
 /** Closes and forgets a temp file (a named one is removed). */
