@@ -138,7 +138,7 @@ test('prefix: errors leave no output and keep an old one intact; output over inp
     const nested = path.join(dir, 'nope', 'out.pth');
     assertError(repmlp('prefix', path.join(CKPT, 'ddp.pth'), nested), `${nested}: folder ${path.join(dir, 'nope')} does not exist`);
     mkdirSync(path.join(dir, 'adir'));
-    assertError(repmlp('prefix', path.join(CKPT, 'ddp.pth'), path.join(dir, 'adir')), /^repmlp: error: .*adir: cannot write: /);
+    assertError(repmlp('prefix', path.join(CKPT, 'ddp.pth'), path.join(dir, 'adir')), /^repmlp: error: .*adir: is a folder, not a file; give a file name$/);
     assertError(repmlp('prefix', path.join(CKPT, 'ddp.pth'), '/proc/repmlp-out.pth'), /^repmlp: error: \/proc\/repmlp-out\.pth: (folder \/proc is not writable|cannot write: .*)$/);
     assert.deepEqual(leftovers(dir), []);
     // OUT = IN
@@ -172,7 +172,7 @@ test('atomic write: an input that fails mid-write leaves the old output and no t
   }
 });
 
-test('SIGINT during a long write leaves no temp or partial file, and the old output intact', { timeout: 120_000 }, async () => {
+test('SIGINT during a long write leaves no temp or partial file, and the old output intact (named temporaries, the fallback)', { timeout: 120_000 }, async () => {
   const { dir, cleanup } = tempDir();
   try {
     // ~256 MB of lazily made storages: long enough to interrupt
@@ -182,7 +182,8 @@ test('SIGINT during a long write leaves no temp or partial file, and the old out
     await writeCheckpoint(input, new PyDict(map, true));
     const out = path.join(dir, 'out.pth');
     writeFileSync(out, 'old output');
-    const child = spawn(process.execPath, [MAIN, 'prefix', input, out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The fallback path (no O_TMPFILE): a named temporary, removed by the signal handler.
+    const child = spawn(process.execPath, [MAIN, 'prefix', input, out], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REPMLP_NAMED_TEMPS: '1' } });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -132,7 +132,7 @@ async function openCheckpointClassifier(file: string, opts: OpenOptions): Promis
 }
 
 async function openOnnxClassifier(file: string, opts: OpenOptions): Promise<Classifier> {
-  const { ort, OnnxRuntimeError } = await import('../export/onnx_runtime.js');
+  const { ort, OnnxRuntimeError, oneLine } = await import('../export/onnx_runtime.js');
   const o = await ort();
   let session: import('onnxruntime-node').InferenceSession;
   try {
@@ -158,7 +158,7 @@ async function openOnnxClassifier(file: string, opts: OpenOptions): Promise<Clas
         const out = await session.run({ [inputName]: new o.Tensor('float32', batch, [n, ...shape]) });
         return out[outputName]!.data as Float32Array;
       } catch (e) {
-        throw new OnnxRuntimeError(`${file}: onnxruntime: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+        throw new OnnxRuntimeError(`${file}: onnxruntime: ${oneLine((e as Error).message)}`, { cause: e });
       }
     },
     close: () => session.release(),

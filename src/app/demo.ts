@@ -4,8 +4,8 @@
  * four runtimes on the same preprocessed images. Library functions throughout (the CLI
  * is not shelled out to), so `repmlp demo` is also a worked example of the API.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { scratchDir } from '../io/scratch.js';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RepmlpError } from '../errors.js';
@@ -87,7 +87,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const log = opts.log ?? (() => {});
   const checkpoint = opts.checkpoint ?? DEMO_CHECKPOINT;
   const folder = opts.folder ?? DEMO_TEST_FOLDER;
-  const work = opts.out ?? mkdtempSync(path.join(tmpdir(), 'repmlp-demo-'));
+  // Not kept unless asked (--out): a scratch folder, removed at the end, at exit, and by
+  // the next demo when this process was killed.
+  const scratch = opts.out ? null : scratchDir('repmlp-demo');
+  const work = opts.out ?? scratch!.dir;
   if (opts.out) mkdirSync(work, { recursive: true });
   const opened: Classifier[] = [];
   try {
@@ -187,7 +190,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     };
   } finally {
     for (const c of opened) await c.close();
-    if (!opts.out) rmSync(work, { recursive: true, force: true });
+    scratch?.remove();
   }
 }
 

@@ -149,3 +149,21 @@ export function resolveMeta(found: FoundCard | null, model: { channels: number; 
   if (classes.length !== model.numClasses) throw new MetaError(`${where}: field 'classes' has ${classes.length} names but the model has ${model.numClasses} outputs`);
   return { name: card.name ?? null, preprocess, classes, source: found?.source ?? null };
 }
+
+/** What a preprocessing does, in words (for the note on models without a card). */
+export function describePreprocess(p: Preprocess): string {
+  const crop = typeof p.crop === 'number' ? `${p.crop}x${p.crop}` : `${p.crop[0]}x${p.crop[1]}`;
+  const r = (v: readonly number[]) => `[${v.map((x) => +x.toFixed(3)).join(', ')}]`;
+  return `${p.mode}, ${p.resize ? `shorter side resized to ${p.resize}, ` : ''}center crop ${crop}, mean ${r(p.mean)}, std ${r(p.std)}`;
+}
+
+/**
+ * One line for a model that came without a model card: the preprocessing and class
+ * names that were assumed, and how to give the right ones. Null when a card was found.
+ */
+export function assumedNote(modelPath: string, meta: ResolvedMeta): string | null {
+  if (meta.source !== null) return null;
+  const imagenet = meta.preprocess.mode === 'RGB' && meta.preprocess.mean[0] === IMAGENET_PREPROCESS.mean[0];
+  const names = meta.classes.length === IMAGENET_CLASSES.length ? 'ImageNet class names' : `class names 'class 0'..'class ${meta.classes.length - 1}'`;
+  return `no model card for ${modelPath} (looked for ${sidecarPath(modelPath)}, a 'meta' entry, --meta): assumed ${imagenet ? 'ImageNet ' : ''}preprocessing (${describePreprocess(meta.preprocess)}) and ${names}; give --meta FILE if the model was trained otherwise`;
+}

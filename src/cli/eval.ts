@@ -8,6 +8,7 @@ import { int, printJson } from './command.js';
 import { progress } from './progress.js';
 import { openClassifier } from '../app/classifier.js';
 import { evaluateFolder } from '../app/classify.js';
+import { assumedNote } from '../app/meta.js';
 import { MODEL_OPTIONS, openOptions } from './predict.js';
 
 export const command: Command = {
@@ -26,6 +27,8 @@ export const command: Command = {
     const clf = await openClassifier(model, openOptions(values));
     let bar: ReturnType<typeof progress> | undefined;
     try {
+      const note = assumedNote(model, clf.meta);
+      if (note) process.stderr.write(`repmlp: note: ${note}\n`);
       const r = await evaluateFolder(clf, folder, {
         batch,
         onProgress(done, total) {
@@ -37,7 +40,7 @@ export const command: Command = {
       bar = undefined;
       if (json) {
         const { predictions: _p, ...rest } = r;
-        printJson({ model, folder, runtime: clf.runtime, ...rest });
+        printJson({ model, folder, runtime: clf.runtime, card: clf.meta.source, preprocess: clf.meta.preprocess, ...rest });
         return;
       }
       process.stdout.write(

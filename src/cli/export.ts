@@ -47,15 +47,17 @@ export const command: Command = {
     const opset = int(values, 'opset');
     const tfjsWeights = tfjsWeightFlags(values);
     const t0 = performance.now();
-    const { loadDeploy, exportDeploy } = await import('../export/pipeline.js');
+    const { loadDeploy, exportDeploy, checkTargets } = await import('../export/pipeline.js');
     const { checkOpset, DEFAULT_OPSET } = await import('../export/onnx.js');
     checkOpset(opset ?? DEFAULT_OPSET);
+    checkTargets(input, { ...(onnx ? { onnx } : {}), ...(tfjs ? { tfjs } : {}) }); // before a long load
     const m = await loadDeploy(input, arch, readOptions(values));
     const t1 = performance.now();
     const bars: Partial<Record<'onnx' | 'tfjs', Progress>> = {};
     let r;
     try {
       r = await exportDeploy(m.config, m.stateDict, {
+        input,
         ...(onnx ? { onnx } : {}), ...(tfjs ? { tfjs } : {}), ...(opset ? { opset } : {}),
         check: !values['no-check'], tfjsWeights,
         onPhase: (phase, done, total) => {

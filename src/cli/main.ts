@@ -4,11 +4,11 @@
  * does not pay for TensorFlow.js start-up. Errors: one line on stderr, exit 1, no stack
  * trace unless --debug.
  */
-import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { RepmlpError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { Command } from './command.js';
 import { setQuiet } from './progress.js';
+import { errorLine, parseCommandArgs } from './args.js';
 
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   inspect: () => import('./inspect.js'),
@@ -64,20 +64,16 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(version() + '\n');
       return 0;
     }
-    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined; // 'constructor' is not a command
-    if (!load) throw new UsageError(`unknown command '${name}' (try repmlp --help)`);
+    // A Map-like lookup: 'constructor' or 'toString' is no command.
+    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!load) throw new UsageError(`unknown command '${name.replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}' (try repmlp --help)`);
     const { command } = await load();
     const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
       json: { type: 'boolean' }, debug: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     };
     for (const [k, o] of Object.entries(command.options)) options[k] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
-    let parsed;
-    try {
-      const args = command.preprocess ? command.preprocess(argv.slice(1)) : argv.slice(1);
-      parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
-    } catch (e) {
-      throw new UsageError(`${name}: ${(e as Error).message.split('\n')[0]}`);
-    }
+    const args = command.preprocess ? command.preprocess(argv.slice(1)) : argv.slice(1);
+    const parsed = parseCommandArgs(name, args, options);
     if (parsed.values.help) {
       process.stdout.write(commandHelp(command) + '\n');
       return 0;
@@ -91,8 +87,7 @@ async function main(argv: string[]): Promise<number> {
     return rc ?? 0;
   } catch (e) {
     if (debug) console.error(e);
-    const msg = e instanceof RepmlpError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)} (rerun with --debug for details)`;
-    process.stderr.write(`repmlp: error: ${msg.split('\n')[0]}\n`);
+    process.stderr.write(errorLine(e, debug));
     return 1;
   }
 }

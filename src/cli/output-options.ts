@@ -75,15 +75,8 @@ export function outputBounds(values: OptionValues, input: string): LayoutOptions
 }
 
 /** True when `output` names the same file as `input` (written atomically over it). */
-export function sameFile(input: string, output: string): boolean {
-  try {
-    const a = statSync(input);
-    const b = statSync(output);
-    return a.ino === b.ino && a.dev === b.dev;
-  } catch {
-    return path.resolve(input) === path.resolve(output);
-  }
-}
+/** One rule for "is OUT the input" (inode, else path), shared with the atomic writer. */
+export { sameFile } from '../io/atomic.js';
 
 /**
  * `__metadata__` for a safetensors file written from a torch checkpoint, which has none:

@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { openClassifier, type OpenOptions } from '../app/classifier.js';
 import { READ_OPTIONS, readOptions } from './read-options.js';
 import { predictFiles } from '../app/classify.js';
+import { assumedNote } from '../app/meta.js';
 import { assertReadableFile } from '../io/image.js';
 
 /** --arch, --meta, --backend as openClassifier takes them (shared by eval). */
@@ -51,6 +52,8 @@ export const command: Command = {
     for (const f of images) assertReadableFile(f); // before a possibly large model loads
     const clf = await openClassifier(model, open);
     try {
+      const note = assumedNote(model, clf.meta);
+      if (note) process.stderr.write(`repmlp: note: ${note}\n`);
       const results = await predictFiles(clf, images, k);
       if (json) {
         printJson(results);

@@ -10,7 +10,7 @@
 import { basename } from 'node:path';
 import { RepmlpError } from '../errors.js';
 import { dtypeInfo } from '../dtype.js';
-import { writeBytesAtomic, writeFileAtomic } from '../io/atomic.js';
+import { OutputSet } from '../io/atomic.js';
 import { MAX_MESSAGE_BYTES, Message } from './protobuf.js';
 import { type Graph, type IrNode, fc3ChannelSums, init, mapShape, vectorSize } from './ir.js';
 import { ChunkSink } from './sink.js';
@@ -411,19 +411,32 @@ export interface OnnxWriteResult {
   nodes: number;
 }
 
-/** Writes `file` (and `file.data` when the weights pass 2 GiB), each atomically. */
+/** Writes `file` (and `file.data` when the weights pass 2 GiB), committed together. */
 export async function writeOnnx(file: string, g: Graph, opts: OnnxOptions = {}, onBytes?: (n: number) => void): Promise<OnnxWriteResult> {
+  const set = new OutputSet();
+  try {
+    const { files: _files, ...r } = await writeOnnxInto(set, file, g, opts, onBytes);
+    await set.commit();
+    return r;
+  } finally {
+    await set.discard();
+  }
+}
+
+/** As writeOnnx, into `set` (not committed); `files` maps final base names to paths that open the temporaries. */
+export async function writeOnnxInto(set: OutputSet, file: string, g: Graph, opts: OnnxOptions = {}, onBytes?: (n: number) => void): Promise<OnnxWriteResult & { files: Map<string, string> }> {
   const location = `${basename(file)}.data`;
   const m = onnxModel(g, { ...opts, externalLocation: location });
   let externalData: string | null = null;
+  const files = new Map<string, string>();
   if (m.externalChunks.length) {
     externalData = `${file}.data`;
-    await writeBytesAtomic(externalData, m.externalChunks);
+    files.set(location, await set.bytes(externalData, m.externalChunks));
   }
-  await writeFileAtomic(file, async (fh) => {
+  files.set(basename(file), await set.file(file, async (fh) => {
     const sink = new ChunkSink(fh, onBytes);
     for (const c of m.model.chunks) await sink.write(c);
     await sink.flush();
-  });
-  return { file, bytes: m.model.byteLength, externalData, opset: m.opset, irVersion: m.irVersion, nodes: m.nodeCount };
+  }));
+  return { file, bytes: m.model.byteLength, externalData, opset: m.opset, irVersion: m.irVersion, nodes: m.nodeCount, files };
 }

@@ -55,21 +55,42 @@ export async function openOnnx(model: string | Uint8Array, opts: OnnxSessionOpti
   }
   const inputName = session.inputNames[0]!;
   const outputName = session.outputNames[0]!;
+  const meta = session.inputMetadata?.[0];
+  const declared = meta && meta.isTensor ? meta.shape : undefined;
+  const where = typeof model === 'string' ? model : 'ONNX model';
   return {
     inputName,
     outputName,
     async run(input, shape) {
+      checkOnnxShape(where, inputName, declared, shape);
       const feeds = { [inputName]: new o.Tensor('float32', input, [...shape]) };
       let out;
       try {
         out = (await session.run(feeds))[outputName]!;
       } catch (e) {
-        throw new OnnxRuntimeError(`onnxruntime: ${(e as Error).message.split('\n')[0]}`, { cause: e });
+        throw new OnnxRuntimeError(`${where}: onnxruntime: ${oneLine((e as Error).message)}`, { cause: e });
       }
       return { data: out.data as Float32Array, shape: out.dims.map(Number) };
     },
     release: () => session.release(),
   };
+}
+
+/** onnxruntime's messages span lines (the part naming the bad index comes second): one line. */
+export function oneLine(message: string): string {
+  return message.split('\n').map((l) => l.trim()).filter(Boolean).join('; ');
+}
+
+/**
+ * The batch's shape against the model's declared input (symbolic dimensions match
+ * anything), before onnxruntime sees it: expected vs found, which index.
+ */
+export function checkOnnxShape(where: string, name: string, declared: readonly (number | string | null | undefined)[] | undefined, shape: readonly number[]): void {
+  if (!declared) return;
+  const show = declared.map((d) => (typeof d === 'number' && d >= 0 ? String(d) : typeof d === 'string' && d ? d : 'N')).join(', ');
+  if (declared.length !== shape.length) throw new OnnxRuntimeError(`${where}: input '${name}' has shape [${shape.join(', ')}], expected ${declared.length} dimensions [${show}]`);
+  const i = declared.findIndex((d, k) => typeof d === 'number' && d > 0 && d !== shape[k]);
+  if (i >= 0) throw new OnnxRuntimeError(`${where}: input '${name}' has shape [${shape.join(', ')}], expected [${show}] (index ${i}: ${shape[i]} instead of ${declared[i]})`);
 }
 
 /** One forward pass: NCHW float32 input -> logits. */

@@ -4,8 +4,9 @@
  * seeded batch and compared with the TF.js RepMLPResNet built from the same deploy
  * weights. Used by `repmlp export` and the tests.
  */
-import { existsSync, rmSync } from 'node:fs';
-import * as path from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { OutputSet, linkView, sameFile } from '../io/atomic.js';
 import { RepmlpError } from '../errors.js';
 import { loadStateDictFile, type StateDict } from '../pth/index.js';
 import type { LoadOptions } from '../pth/checkpoint.js';
@@ -13,11 +14,10 @@ import { detectMode, resolveModel } from '../model/detect.js';
 import { networkInfo } from '../family/registry.js';
 import { buildGraph } from './graph.js';
 import type { Graph } from './ir.js';
-import { writeOnnx, type OnnxOptions, type OnnxWriteResult } from './onnx.js';
-import { writeTfjs, type TfjsWriteResult } from './tfjs.js';
+import { writeOnnxInto, type OnnxOptions, type OnnxWriteResult } from './onnx.js';
+import { writeTfjsInto, type TfjsWriteResult } from './tfjs.js';
 import type { WeightOptions } from './tfjs_weights.js';
 import { normalBatch } from '../util/random.js';
-import { writeFileAtomic } from '../io/atomic.js';
 import { IMAGENET_PREPROCESS } from '../io/image.js';
 import { difference as valueDifference, type Difference } from '../util/compare.js';
 
@@ -25,6 +25,10 @@ export type { Difference };
 
 export class ExportCheckError extends RepmlpError {
   override name = 'ExportCheckError';
+}
+
+export class ExportTargetError extends RepmlpError {
+  override name = 'ExportTargetError';
 }
 
 export const DEFAULT_TOLERANCE = 1e-4;
@@ -86,11 +90,22 @@ export interface CheckResult {
   backend?: string;
 }
 
+/**
+ * Where the exports to check are: final paths, or (before they are committed) maps of
+ * final base names to paths that open the temporary files.
+ */
+export interface CheckTargets {
+  onnx?: string;
+  tfjs?: string;
+  onnxFiles?: ReadonlyMap<string, string>;
+  tfjsFiles?: ReadonlyMap<string, string>;
+}
+
 /** Re-opens the written exports and compares them with the reference on one batch. */
 export async function checkExports(
   config: object,
   sd: StateDict,
-  out: { onnx?: string; tfjs?: string },
+  out: CheckTargets,
   opts: { batch?: number; backend?: 'wasm' | 'cpu'; seed?: number } = {},
 ): Promise<CheckResult> {
   const batch = opts.batch ?? 2;
@@ -103,11 +118,20 @@ export async function checkExports(
   const result: CheckResult = { batch, reference: `TF.js ${info.typeName} (${backend})`, backend };
   if (out.onnx) {
     const { runOnnx } = await import('./onnx_runtime.js');
-    result.onnx = difference((await runOnnx(out.onnx, x, shape)).data, ref);
+    const files = out.onnxFiles;
+    if (files && files.size > 1) {
+      // External data is found by name next to the model: look through a folder of links.
+      const view = linkView(new Map(files), dirname(resolve(out.onnx)));
+      try {
+        result.onnx = difference((await runOnnx(join(view.dir, basename(out.onnx)), x, shape)).data, ref);
+      } finally {
+        view.remove();
+      }
+    } else result.onnx = difference((await runOnnx(files?.get(basename(out.onnx)) ?? out.onnx, x, shape)).data, ref);
   }
   if (out.tfjs) {
     const { loadTfjsGraph, runTfjsGraph } = await import('./tfjs_runtime.js');
-    const model = await loadTfjsGraph(out.tfjs);
+    const model = await loadTfjsGraph(out.tfjs, out.tfjsFiles);
     try {
       result.tfjs = difference((await runTfjsGraph(model, x, shape)).data, ref);
     } finally {
@@ -117,9 +141,29 @@ export async function checkExports(
   return result;
 }
 
+/**
+ * Refuses export targets that would destroy something: the input checkpoint as an
+ * output, a file where a folder is expected (--tfjs) or a folder where a file is (--onnx).
+ */
+export function checkTargets(input: string | undefined, out: { onnx?: string; tfjs?: string }): void {
+  if (out.onnx) {
+    if (input && sameFile(out.onnx, input)) throw new ExportTargetError(`--onnx ${out.onnx}: is the input checkpoint; choose another output name`);
+    if (existsSync(out.onnx) && statSync(out.onnx).isDirectory()) throw new ExportTargetError(`--onnx ${out.onnx}: is a folder; give a file name (e.g. ${join(out.onnx, 'model.onnx')})`);
+    if (existsSync(`${out.onnx}.data`) && input && sameFile(`${out.onnx}.data`, input)) throw new ExportTargetError(`--onnx ${out.onnx}: its external data file would replace the input checkpoint`);
+  }
+  if (out.tfjs) {
+    if (input && sameFile(out.tfjs, input)) throw new ExportTargetError(`--tfjs ${out.tfjs}: is the input checkpoint; --tfjs takes a folder`);
+    if (existsSync(out.tfjs) && !statSync(out.tfjs).isDirectory()) throw new ExportTargetError(`--tfjs ${out.tfjs}: exists and is a file, not a folder; --tfjs takes a folder (new, or one holding a TF.js model)`);
+    if (input && resolve(dirname(input)) === resolve(out.tfjs) && ['model.json'].includes(basename(input))) throw new ExportTargetError(`--tfjs ${out.tfjs}: holds the input`);
+  }
+  if (out.onnx && out.tfjs && resolve(out.onnx) === resolve(join(out.tfjs, 'model.json'))) throw new ExportTargetError(`--onnx ${out.onnx}: is the TF.js model.json`);
+}
+
 export interface ExportOptions extends OnnxOptions {
   onnx?: string;
   tfjs?: string;
+  /** The input checkpoint: refused as an output. */
+  input?: string;
   /** Skip the re-open-and-compare step. */
   check?: boolean;
   tolerance?: number;
@@ -136,8 +180,10 @@ export interface ExportResult {
 }
 
 /**
- * Builds the graph and writes the requested exports. When the check finds a difference
- * above the tolerance, the outputs are removed and ExportCheckError names the worst.
+ * Builds the graph, writes the requested exports aside, checks them (re-opened from the
+ * temporary files), and only then puts them in place: when the check finds a difference
+ * above the tolerance (or anything fails), ExportCheckError names the worst and every
+ * old output is as it was.
  */
 /**
  * A model card (app/meta.ts's format) for the exports when the family's test script
@@ -156,46 +202,44 @@ export function exportCard(config: object): string | null {
 
 /** `a/t224.onnx` -> `a/t224.meta.json` (app/meta.ts sidecarPath's rule). */
 function onnxCardPath(file: string): string {
-  return path.join(path.dirname(file), `${path.basename(file, path.extname(file))}.meta.json`);
+  return join(dirname(file), `${basename(file, extname(file))}.meta.json`);
 }
 
 export async function exportDeploy(config: object, sd: StateDict, opts: ExportOptions): Promise<ExportResult> {
+  checkTargets(opts.input, opts);
   const graph = buildGraph(config, sd);
   const card = exportCard(config);
   const total = [...graph.initializers.values()].reduce((s, t) => s + t.data.byteLength, 0);
   const result: ExportResult = { graph };
-  const written: string[] = [];
+  const set = new OutputSet();
   try {
+    const targets: CheckTargets = {};
     if (opts.onnx) {
-      result.onnx = await writeOnnx(opts.onnx, graph, opts, (n) => opts.onPhase?.('onnx', n, total));
-      written.push(opts.onnx);
-      if (result.onnx.externalData) written.push(result.onnx.externalData);
+      const { files, ...r } = await writeOnnxInto(set, opts.onnx, graph, opts, (n) => opts.onPhase?.('onnx', n, total));
+      result.onnx = r;
+      Object.assign(targets, { onnx: opts.onnx, onnxFiles: files });
       // A card the user already keeps there is theirs: never replaced.
       const side = onnxCardPath(opts.onnx);
-      if (card && !existsSync(side)) {
-        await writeFileAtomic(side, async (fh) => {
-          await fh.write(card);
-        });
-        written.push(side);
-      }
+      if (card && !existsSync(side)) await set.bytes(side, new TextEncoder().encode(card));
     }
     if (opts.tfjs) {
-      result.tfjs = await writeTfjs(opts.tfjs, graph, { ...(opts.tfjsWeights ?? {}), ...(card ? { extraFiles: { 'model.meta.json': card } } : {}) }, (n) => opts.onPhase?.('tfjs', n, total));
-      written.push(opts.tfjs);
+      const { files, ...r } = await writeTfjsInto(set, opts.tfjs, graph, { ...(opts.tfjsWeights ?? {}), ...(card ? { extraFiles: { 'model.meta.json': card } } : {}) }, (n) => opts.onPhase?.('tfjs', n, total));
+      result.tfjs = r;
+      Object.assign(targets, { tfjs: opts.tfjs, tfjsFiles: files });
     }
     if (opts.check ?? true) {
-      const c = await checkExports(config, sd, { ...(opts.onnx ? { onnx: opts.onnx } : {}), ...(opts.tfjs ? { tfjs: opts.tfjs } : {}) });
+      const c = await checkExports(config, sd, targets);
       result.check = c;
       const tol = opts.tolerance ?? DEFAULT_TOLERANCE;
       for (const [what, d] of [['ONNX', c.onnx], ['TF.js', c.tfjs]] as const) {
         // Quantized weights (float16, uint8) cost accuracy by design: reported, not failed.
         const quantized = what === 'TF.js' && (opts.tfjsWeights?.weights ?? 'float32') !== 'float32';
-        if (d && !quantized && !(d.rel <= tol)) throw new ExportCheckError(`${what} export differs from the TF.js model: relative ${d.rel.toExponential(2)} (max abs ${d.maxAbs.toExponential(2)}) > tolerance ${tol}`);
+        if (d && !quantized && !(d.rel <= tol)) throw new ExportCheckError(`${what} export differs from the TF.js model: relative ${d.rel.toExponential(2)} (max abs ${d.maxAbs.toExponential(2)}) > tolerance ${tol}; nothing written, existing outputs left as they were`);
       }
     }
-  } catch (e) {
-    for (const p of written) rmSync(p, { recursive: true, force: true });
-    throw e;
+    await set.commit();
+  } finally {
+    await set.discard();
   }
   return result;
 }

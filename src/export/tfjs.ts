@@ -16,9 +16,10 @@
  *   time (columns to the order their input arrives in, rows to the order the consumer
  *   wants), so the global perceptron costs no Transpose at all.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { RepmlpError } from '../errors.js';
-import { writeDirAtomic, writeBytesAtomic } from '../io/atomic.js';
+import { OutputSet } from '../io/atomic.js';
 import { packWeights, type ManifestWeight, type WeightOptions } from './tfjs_weights.js';
 import { type Graph, type IrNode, type PartitionFcNode, consumers, fc3ChannelSums, init, mapShape, vectorSize } from './ir.js';
 
@@ -456,19 +457,75 @@ export interface TfjsWriteResult {
   nodes: number;
 }
 
-/** Writes DIR/model.json and its shards; DIR is replaced atomically as a whole. */
-export async function writeTfjs(dir: string, g: Graph, opts: { producerVersion?: string; /** Small text files written into DIR with the model (e.g. a model card). */ extraFiles?: Record<string, string> } & WeightOptions = {}, onBytes?: (n: number) => void): Promise<TfjsWriteResult> {
+/** What a TF.js export writes besides the graph: weight encoding and shard size, small extra files (e.g. a model card). */
+export type TfjsWriteOptions = { producerVersion?: string; extraFiles?: Record<string, string> } & WeightOptions;
+
+/** Writes DIR/model.json and its shards; see writeTfjsInto. Committed here. */
+export async function writeTfjs(dir: string, g: Graph, opts: TfjsWriteOptions = {}, onBytes?: (n: number) => void): Promise<TfjsWriteResult> {
+  const set = new OutputSet();
+  try {
+    const { files: _files, ...r } = await writeTfjsInto(set, dir, g, opts, onBytes);
+    await set.commit();
+    return r;
+  } finally {
+    await set.discard();
+  }
+}
+
+/** Names (within DIR) a TF.js model.json lists: the files a re-export owns and may replace. */
+export function ownedFiles(modelJsonPath: string): string[] | null {
+  let j: unknown;
+  try {
+    j = JSON.parse(readFileSync(modelJsonPath, 'utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) return null;
+  const o = j as { modelTopology?: unknown; weightsManifest?: unknown; format?: unknown };
+  if (typeof o.modelTopology !== 'object' || !Array.isArray(o.weightsManifest)) return null;
+  const names: string[] = [];
+  for (const group of o.weightsManifest as { paths?: unknown }[]) {
+    if (!group || !Array.isArray(group.paths)) return null;
+    for (const p of group.paths) {
+      // Only plain names in the folder itself: a manifest naming '../x' owns nothing there.
+      if (typeof p === 'string' && p === basename(p) && p !== '' && p !== '.' && p !== '..' && p !== 'model.json') names.push(p);
+    }
+  }
+  return names;
+}
+
+/**
+ * Writes DIR/model.json and its shards into `set` (not yet committed; the returned
+ * `files` open the temporaries, for a check). DIR may be new (it appears whole at
+ * commit) or an existing folder: then only model.json and its shards are replaced, the
+ * shards the old model.json listed and the new one does not are removed, and every
+ * other file stays. Refused: DIR is a file, or its model.json is not a TF.js model.
+ */
+export async function writeTfjsInto(set: OutputSet, dir: string, g: Graph, opts: TfjsWriteOptions = {}, onBytes?: (n: number) => void): Promise<TfjsWriteResult & { files: Map<string, string> }> {
   const a = tfjsArtifacts(g, opts);
   let bytes = 0;
-  await writeDirAtomic(dir, async (tmp) => {
-    const paths = a.modelJson.weightsManifest[0]!.paths;
-    for (const [i, shard] of a.shards.entries()) {
-      await writeBytesAtomic(join(tmp, paths[i]!), shard);
-      bytes += shard.byteLength;
-      onBytes?.(bytes);
+  const paths = a.modelJson.weightsManifest[0]!.paths;
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new TfjsExportError(`${dir}: exists and is a file, not a folder; --tfjs takes a folder (new, or one holding a TF.js model)`);
+    const mj = join(dir, 'model.json');
+    if (existsSync(mj)) {
+      const owned = ownedFiles(mj);
+      if (owned === null) throw new TfjsExportError(`${mj}: exists and is not a TF.js model.json; not replaced (choose another folder)`);
+      for (const f of owned) if (!paths.includes(f)) set.removeOnCommit(join(dir, f));
     }
-    for (const [name, text] of Object.entries(opts.extraFiles ?? {})) await writeBytesAtomic(join(tmp, name), new TextEncoder().encode(text));
-    await writeBytesAtomic(join(tmp, 'model.json'), new TextEncoder().encode(JSON.stringify(a.modelJson)));
-  });
-  return { dir, shards: a.shards.length, bytes, nodes: a.modelJson.modelTopology.node.length };
+  } else await set.freshFolder(dir);
+  const files = new Map<string, string>();
+  for (const [i, shard] of a.shards.entries()) {
+    files.set(paths[i]!, await set.bytes(join(dir, paths[i]!), shard));
+    bytes += shard.byteLength;
+    onBytes?.(bytes);
+  }
+  // Extra files (a model card) never replace one the user keeps in the folder.
+  for (const [name, text] of Object.entries(opts.extraFiles ?? {})) {
+    const file = join(dir, name);
+    if (!existsSync(file)) files.set(name, await set.bytes(file, new TextEncoder().encode(text)));
+  }
+  // model.json last: committed in order, so a reader never sees it before its shards.
+  files.set('model.json', await set.bytes(join(dir, 'model.json'), new TextEncoder().encode(JSON.stringify(a.modelJson))));
+  return { dir, shards: a.shards.length, bytes, nodes: a.modelJson.modelTopology.node.length, files };
 }

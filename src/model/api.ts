@@ -18,6 +18,7 @@ export { ModelLoadError, resolveModel };
 import { loadStateDict, type Module } from './module.js';
 import { RepMLPResNet } from './resnet.js';
 import { mulberry32 } from '../util/random.js';
+import { inChunks } from './memory.js';
 
 
 export interface BuildOptions {
@@ -108,8 +109,15 @@ export async function fromCheckpoint(path: string, opts: { arch?: string } & Loa
 }
 
 
-/** Runs logits for a float32 NCHW batch; the result is copied out and TF.js memory freed. */
+/**
+ * Runs logits for a float32 NCHW batch; the result is copied out and TF.js memory freed.
+ * Batches are split to fit TF.js memory (memory.ts), so any batch size works.
+ */
 export async function predictLogits(model: Network, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
+  return inChunks(model, input, shape, (x, s) => forwardOnce(model, x, s));
+}
+
+async function forwardOnce(model: Network, input: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
   const x = tf.tensor4d(input, [...shape] as [number, number, number, number]);
   try {
     const y = model.forward(x);

@@ -20,6 +20,8 @@ export function detectArch(sd: StateDict): { name: string | null; config: any } 
   return r ? { name: r.name, config: r.config } : null;
 }
 
+import { checkArchFits } from './archfit.js';
+
 export class ModelLoadError extends RepmlpError {
   override name = 'ModelLoadError';
 }
@@ -38,6 +40,7 @@ export function resolveModel(sd: StateDict, path: string, arch?: string): Resolv
     const r = resolveArch(arch);
     // With an explicit arch and no telling keys, training form is PyTorch's default.
     const mode = r.family.detectMode(sd) ?? 'train';
+    checkArchFits(sd, path, arch, r, mode);
     return { arch: r.name, config: r.config, mode, resolved: r };
   }
   const mode = detectAnyMode(sd);

@@ -10,6 +10,7 @@ import type { Arch } from '../family/types.js';
 import { ReparamError } from './numeric.js';
 import { convertStateDict, type ConvertResult } from './convert.js';
 import { archHints, checkLayout, foldingUnits, orderLikeDeploy } from './arch.js';
+import { checkArchFits } from '../model/archfit.js';
 import type { BlockHint } from './geometry.js';
 
 export interface PipelineOptions {
@@ -42,6 +43,7 @@ export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): 
   let resolved: Arch | null = null;
   if (opts.arch !== undefined) {
     resolved = resolveArch(opts.arch);
+    checkArchFits(sd, opts.where, opts.arch, resolved, 'train'); // short message naming the architecture the keys do match
     checkLayout(sd, resolved, false, resolved.name ?? opts.arch, opts.where);
     arch = { name: resolved.name, config: resolved.config, family: resolved.family.name, detected: false };
   } else if (mode === 'train') {

@@ -41,10 +41,45 @@ export function runPython(args: string[], opts: { input?: string; timeoutMs?: nu
   return r.stdout;
 }
 
-/** A fresh temporary folder, removed by the returned function. */
+const made = new Set<string>();
+let sweptTemps = false;
+
+/**
+ * A fresh temporary folder `<prefix>PID-XXXXXX`, removed by the returned function, and in
+ * any case when this test process exits (a failed assertion before the cleanup); folders
+ * of test processes that were killed are removed by the next one.
+ */
 export function tempDir(prefix = 'repmlp-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(path.join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  if (!sweptTemps) {
+    sweptTemps = true;
+    for (const name of readdirSync(tmpdir())) {
+      const m = /^repmlp-[\w-]*?-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+      if (m && !pidAlive(Number(m[1]))) rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
+    }
+    process.on('exit', () => {
+      for (const d of made) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), `${prefix.replace(/-?$/, '-')}${process.pid}-`));
+  made.add(dir);
+  return { dir, cleanup: () => {
+    rmSync(dir, { recursive: true, force: true });
+    made.delete(dir);
+  } };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The cache of presetCheckpoint() for this test run (the runner's pid). */
+export function presetCacheDir(): string {
+  return path.join(tmpdir(), `repmlp-test-cache-${process.ppid}`);
 }
 
 /**
@@ -54,7 +89,7 @@ export function tempDir(prefix = 'repmlp-test-'): { dir: string; cleanup: () => 
  * deploy model (random weights, not a conversion).
  */
 export function presetCheckpoint(preset: string, mode: 'train' | 'deploy', seed = 0): string {
-  const dir = path.join(tmpdir(), `repmlp-test-cache-${process.ppid}`);
+  const dir = presetCacheDir();
   if (!existsSync(dir)) {
     removeStaleCaches();
     mkdirSync(dir, { recursive: true });
@@ -80,10 +115,6 @@ function removeStaleCaches(): void {
   for (const name of readdirSync(tmpdir())) {
     const m = /^repmlp-test-cache-(\d+)$/.exec(name);
     if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch {
-      rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
-    }
+    if (!pidAlive(Number(m[1]))) rmSync(path.join(tmpdir(), name), { recursive: true, force: true });
   }
 }
