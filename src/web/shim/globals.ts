@@ -75,6 +75,13 @@ export const process = {
   cwd: () => '/',
   once: () => undefined,
   on: () => undefined,
+  off: () => undefined,
+  removeListener: () => undefined,
+  // The only pid is ours: kill(pid, 0) (a liveness probe) finds it alive, any other not.
+  kill: (pid: number) => {
+    if (pid !== 1) throw Object.assign(new Error('no such process'), { code: 'ESRCH' });
+    return true;
+  },
   exit: () => undefined,
   cpuUsage: () => ({ user: 0, system: 0 }),
   resourceUsage: () => ({ maxRSS: 0 }),

@@ -54,6 +54,9 @@ export function spawn(): never {
 export function spawnSync(): never {
   return unavailable('spawning processes');
 }
+export function execFile(): never {
+  return unavailable('spawning processes');
+}
 export function createInterface(): never {
   return unavailable('readline');
 }
