@@ -64,6 +64,22 @@ test('export refuses targets that would destroy data: the input as --onnx or --t
   }
 });
 
+test('run refuses --output that is the model or the input batch', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const model = path.join(dir, 'm.pth');
+    copyFileSync(path.join(DIR, 'train.pth'), model);
+    const x = path.join(dir, 'x.npy');
+    copyFileSync(path.join(DIR, 'x2.npy'), x);
+    const before = readFileSync(model);
+    oneLineError(repmlp(['run', model, '--arch', ARCH, '--input', x, '--output', model]), /run: --output .*m\.pth is the model; choose another name$/);
+    oneLineError(repmlp(['run', model, '--arch', ARCH, '--input', x, '--output', x]), /run: --output .*x\.npy is the input batch; choose another name$/);
+    assert.deepEqual(readFileSync(model), before);
+  } finally {
+    cleanup();
+  }
+});
+
 test('export --tfjs into an existing folder replaces only model.json and its shards; other files stay', () => {
   const { dir, cleanup } = tempDir();
   try {

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { type Command, str } from './command.js';
 import { UsageError, RepmlpError } from '../errors.js';
 import { npyToFloat32, readNpy, writeNpy } from '../io/npy.js';
+import { sameFile } from '../io/atomic.js';
 
 export class RunError extends RepmlpError {
   override name = 'RunError';
@@ -85,6 +86,9 @@ export const command: Command = {
     const output = str(ctx.values, 'output');
     if (!input) throw new UsageError('run: --input X.npy is required');
     if (!output) throw new UsageError('run: --output Y.npy is required');
+    // The logits must not replace the model or the input they came from.
+    if (sameFile(output, file)) throw new UsageError(`run: --output ${output} is the model; choose another name`);
+    if (sameFile(output, input)) throw new UsageError(`run: --output ${output} is the input batch; choose another name`);
     const x = await readInput(input);
     const kind = modelKind(file);
     const t0 = performance.now();
