@@ -8,9 +8,9 @@
  * 1 GB peak RSS (measured by /usr/bin/time; unchecked where it is missing), print no terminal
  * escape (ESC, C1 CSI) on stdout or stderr, and leave no file behind but its output.
  *
- * KNOWN_FAILING lists the cases this branch does not pass yet, with the reason and who
- * fixes it; the test fails on any other failure, and on a listed case that now passes
- * (so the list only shrinks). REPMLP_HOSTILE_BIG=1 adds the multi-hundred-MB cases.
+ * KNOWN_FAILING lists cases not passed yet, with the reason (empty since the pickle,
+ * safetensors and terminal-escape fixes landed); the test fails on any other failure, and
+ * on a listed case that now passes (so the list only shrinks). REPMLP_HOSTILE_BIG=1 adds the multi-hundred-MB cases.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,23 +26,8 @@ const TIME = '/usr/bin/time';
 const LIMIT_MS = 20_000;
 const LIMIT_RSS_KB = 1024 * 1024;
 
-/**
- * Case name -> why it fails on this branch. Filled from a run of this sweep; see the
- * report of issue 14's robust branch. Empty it as the fixes land.
- */
-export const KNOWN_FAILING: Record<string, string> = {
-  'additems-1M': 'pickle.ts: ADDITEMS pushes 1M items with a spread (Maximum call stack size exceeded); helper 13a (pickle limits)',
-  'bare-storage-value': "inspect: a bare storage as a wrapper value (Cannot read properties of undefined (reading 'size')); helper 13a/13b (inert objects)",
-  'uncalled-storage-class': "inspect: an uncalled global as a wrapper value (Cannot read properties of undefined (reading 'size')); helper 13a/13b (inert objects)",
-  'views-300k': 'inspect.ts: Math.max(...) over 300k names (stack overflow); prefix of 300k views takes > 20 s; helper 13b',
-  'expand-2^30': 'prefix --format safetensors writes the 4 GiB expanded view (> 20 s); helper 13b (expand-view limits, --max-output)',
-  'name-esc': 'inspect prints ESC in tensor names raw; helper 13b (terminal escapes)',
-  'wrapper-key-esc': 'inspect prints ESC in wrapper keys raw; helper 13b',
-  'name-c1': 'inspect / --json print U+009B in tensor names raw; helper 13b',
-  'wrapper-key-c1': 'inspect / --json print U+009B in wrapper keys raw; helper 13b',
-  'st-name-esc': 'inspect prints ESC in safetensors names raw; helper 13b',
-  'st-name-c1': 'inspect / --json print U+009B in safetensors names raw; helper 13b',
-};
+/** Case name -> why it fails (none today: every case gets a clean answer). */
+export const KNOWN_FAILING: Record<string, string> = {};
 
 interface Run {
   command: string;

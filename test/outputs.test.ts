@@ -139,14 +139,14 @@ test('convert IN IN and prefix IN IN work and say that they replaced the input',
     copyFileSync(path.join(DIR, 'train.pth'), a);
     let r = repmlp(['convert', a, a, '--arch', ARCH]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /replaced the input .*a\.pth with its deploy form/);
+    assert.match(r.stdout, /a\.pth -> .*a\.pth \(pth, replaced the input\)/);
     r = repmlp(['inspect', a, '--json']);
     assert.equal(JSON.parse(r.stdout).mode, 'deploy');
     const d = path.join(dir, 'd.pth');
     copyFileSync(path.join(FIXTURES, 'ckpt', 'ddp.pth'), d);
     r = repmlp(['prefix', d, d]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /replaced the input .*d\.pth \(atomically\)/);
+    assert.match(r.stdout, /d\.pth \(torch zip, replaced the input\)/);
     r = repmlp(['prefix', path.join(FIXTURES, 'ckpt', 'ddp.pth'), path.join(dir, 'e.pth'), '--json']);
     assert.equal(JSON.parse(r.stdout).replacedInput, false);
     assert.deepEqual(hidden(dir), []);
