@@ -15,6 +15,7 @@
  * small models keep the converter's 4 MiB.
  */
 import { RepmlpError } from '../errors.js';
+import { floatToHalf } from '../tensor.js';
 
 export type WeightEncoding = 'float32' | 'float16' | 'uint8';
 export const WEIGHT_ENCODINGS: readonly WeightEncoding[] = ['float32', 'float16', 'uint8'];
@@ -52,41 +53,8 @@ export function defaultShardBytes(total: number): number {
   return Math.max(SHARD_BYTES, Math.ceil(total / MAX_DEFAULT_SHARDS));
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float32 -> IEEE 754 half bits, round to nearest even (overflow to inf, NaN kept). */
-export function toHalf(v: number): number {
-  f32[0] = v;
-  const x = u32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let m = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1);
-    if (rest > half || (rest === half && m & 1)) m++;
-    return sign | m;
-  }
-  let m = mant >>> 13;
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && m & 1)) {
-    m++;
-    if (m === 0x400) {
-      m = 0;
-      e++;
-      if (e >= 0x1f) return sign | 0x7c00;
-    }
-  }
-  return sign | (e << 10) | m;
-}
+/** float32 -> IEEE 754 half bits, round to nearest even (one encoder: tensor.ts's, also used by the converter). */
+export const toHalf = floatToHalf;
 
 function bytesOf(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

@@ -73,7 +73,8 @@ function tempName(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether process `pid` exists (signal 0; EPERM = exists, not ours). Also used by scratch.ts. */
+export function pidAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { pidAlive } from './atomic.js';
 
 const live = new Set<string>();
 let hooked = false;
@@ -16,15 +17,6 @@ function removeLive(): void {
   live.clear();
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes `<root>/<prefix>-PID-*` folders of dead processes; returns their names. */
 export function sweepScratch(prefix: string, root = tmpdir()): string[] {
@@ -38,7 +30,7 @@ export function sweepScratch(prefix: string, root = tmpdir()): string[] {
   }
   for (const n of names) {
     const m = re.exec(n);
-    if (m && !alive(Number(m[1]))) {
+    if (m && !pidAlive(Number(m[1]))) {
       fs.rmSync(path.join(root, n), { recursive: true, force: true });
       gone.push(n);
     }
