@@ -13,7 +13,8 @@ import { PyDict, PyObject, PyOther, PyTuple, type PyKey, type PyValue } from '..
 import { isModule } from '../pth/nnmodule.js';
 import { Tensor } from '../tensor.js';
 import { RepmlpError, oneLine } from '../errors.js';
-import { detectArch, detectMode } from '../model/detect.js';
+import { detectMode } from '../model/detect.js';
+import { detectArch } from '../family/registry.js';
 
 export interface InspectEntry {
   name: string;
@@ -32,6 +33,8 @@ export interface InspectReport {
   elements: number;
   dtypes: Record<string, number>;
   arch: string | null;
+  /** The network family the keys belong to (a preset's, or a custom configuration's), or null. */
+  family: string | null;
   mode: 'train' | 'deploy' | null;
   entries: InspectEntry[];
   /** The wrapper's other entries (epoch, optimizer, ...), summarized. */
@@ -175,6 +178,7 @@ export async function inspectFile(file: string, opts: LoadOptions = {}): Promise
   let tensors: [string, Tensor][];
   let prefix: string | null = null;
   let arch: string | null = null;
+  let family: string | null = null;
   let mode: InspectReport['mode'] = null;
   const candidates = listStateDicts(ck.root);
   try {
@@ -187,7 +191,9 @@ export async function inspectFile(file: string, opts: LoadOptions = {}): Promise
     for (const p of prefixes) dict = stripPrefix(dict, p);
     const sd = toStateDict(dict);
     mode = detectMode(sd);
-    arch = detectArch(sd)?.name ?? null;
+    const detected = detectArch(sd);
+    arch = detected?.name ?? null;
+    family = detected?.family.name ?? null;
   } catch (e) {
     if (!(e instanceof RepmlpError)) throw e;
     // A wrong --entry is an error; a file without any state dict is described as it is.
@@ -201,7 +207,7 @@ export async function inspectFile(file: string, opts: LoadOptions = {}): Promise
     elements += t.numel;
   }
   return {
-    file, bytes: statSync(file).size, format: ck.format, wrapper, prefix, tensors: tensors.length, elements, dtypes, arch, mode,
+    file, bytes: statSync(file).size, format: ck.format, wrapper, prefix, tensors: tensors.length, elements, dtypes, arch, family, mode,
     entries: tensors.map(([name, t]) => ({ name, dtype: t.dtype, shape: [...t.shape] })),
     others: wrapper ? wrapperOthers(ck.root, wrapper) : [],
     stateDicts: candidates.map((c, i) => ({ path: c.path, tensors: toStateDict(c.dict).size, source: c.source, default: i === 0, used: wrapper !== null && c.path.join('\0') === wrapper.join('\0') })),
@@ -237,7 +243,7 @@ export function formatReport(r: InspectReport): string {
     lines.push(`state dicts found: ${list}; choose one with --entry PATH`);
   }
   lines.push(`${r.tensors} tensors, ${r.elements.toLocaleString('en-US')} elements (${Object.entries(r.dtypes).map(([d, n]) => `${d}: ${n}`).join(', ') || 'none'})`);
-  if (r.wrapper !== null) lines.push(`architecture: ${r.arch ?? 'no preset of a known family'}${r.mode ? ` (${r.mode === 'train' ? 'training-time' : 'deploy'} form)` : ''}`);
+  if (r.wrapper !== null) lines.push(`architecture: ${r.arch ?? (r.family ? `a custom ${r.family} configuration (read from the shapes)` : 'no preset of a known family')}${r.mode ? ` (${r.mode === 'train' ? 'training-time' : 'deploy'} form)` : ''}`);
   if (r.others.length) {
     // a wrapper of a million entries stays a readable line (--json has them all)
     const shown = r.others.slice(0, 40).map((o) => `${o.key}=${o.value}`).join(', ');
