@@ -175,6 +175,43 @@ print('ok')`, out, src]);
     });
   }
 
+  // RepMLPNet (issue 12's family) through the page: the training script's own checkpoint
+  // (yacs CfgNode config, read as inert data), converted and exported against PyTorch.
+  test('RepMLPNet: the training-script checkpoint of net_a: summary, convert and both exports match PyTorch', async () => {
+    const rmn = (f: string) => path.join(FIXTURES, 'repmlpnet', f);
+    const summary = await open(rmn('net_a.ckpt_epoch_3.pth'));
+    assert.match(summary, /custom RepMLPNet/);
+    assert.match(summary, /mode: train/);
+    assert.match(summary, /yacs\.config\.CfgNode/);
+    const ref = (await loadStateDictFile(rmn('net_a.deploy.pth'))).stateDict;
+    const dl = await clickDownload(app, '#convert', /_deploy\.pth$/);
+    const got = (await loadStateDictFile(saved('net_a.deploy.pth', dl.bytes))).stateDict;
+    assert.deepEqual([...got.keys()], [...ref.keys()], 'keys and order of the reference\'s locality_injection()');
+    for (const [k, t] of ref) {
+      if (t.dtype !== 'float32') continue;
+      const r = tensorRel(got.get(k)!.toFloat32(), t.toFloat32());
+      assert.ok(r <= 1e-5, `${k}: relative ${r}`);
+    }
+    const x = await npyOf(rmn('net_a.input.npy'));
+    const want = await npyOf(rmn('net_a.train.logits.npy'));
+    const onnx = await clickDownload(app, '#export-onnx', /\.onnx$/);
+    const { runOnnx } = await import('../src/export/onnx_runtime.js');
+    const o = await runOnnx(new Uint8Array(onnx.bytes), x.data, x.shape);
+    assert.ok(difference(o.data, want.data).rel <= 1e-4, `ONNX relative ${difference(o.data, want.data).rel}`);
+    const zip = await clickDownload(app, '#export-tfjs', /-tfjs\.zip$/);
+    const dir = path.join(tmp.dir, 'net_a-tfjs');
+    mkdirSync(dir, { recursive: true });
+    const z = new ZipReader(new MemorySource(new Uint8Array(zip.bytes)));
+    for (const n of z.names) writeFileSync(path.join(dir, n), z.read(n));
+    const { initBackend } = await import('../src/model/backend.js');
+    await initBackend('wasm');
+    const { loadTfjsGraph, runTfjsGraph } = await import('../src/export/tfjs_runtime.js');
+    const g = await loadTfjsGraph(dir);
+    const t = await runTfjsGraph(g, x.data, x.shape);
+    g.dispose();
+    assert.ok(difference(t.data, want.data).rel <= 1e-4, `TF.js relative ${difference(t.data, want.data).rel}`);
+  });
+
   test('a file that is not a checkpoint: one error line naming it, and no console errors at all', async () => {
     await chooseFile(app, '#checkpoint', path.join(FIXTURES, 'demo/samples/trouser.png'));
     await app.page.waitForFunction('document.getElementById("error").textContent.length > 0', { timeout: 30_000 });

@@ -102,7 +102,9 @@ let report: Lib.InspectReport | null = null;
 
 function summaryText(r: Lib.InspectReport): string {
   const head = lib!.formatInspect({ ...r, entries: [] }).trimEnd();
-  const name = r.arch ?? (r.mode ? 'custom RepMLP-ResNet (architecture from the keys)' : 'not a RepMLP-ResNet');
+  // A custom configuration is named by its family (read from the keys and shapes).
+  const family = r.family === 'RepMLPResNet' ? 'RepMLP-ResNet' : r.family;
+  const name = r.arch ?? (family ? `custom ${family} (architecture from the keys)` : r.mode ? 'not a network of a known family (give the architecture)' : 'not a network of a known family');
   return `${head}\narch: ${name}; mode: ${r.mode ?? 'unknown'}`;
 }
 
