@@ -114,7 +114,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const deployFile = path.join(work, 'deploy.pth');
     await writeCheckpoint(deployFile, stateDictToPy(conv.stateDict));
     const convertMs = performance.now() - t0;
-    log(`convert  ${conv.blocks.length} RepMLP blocks and ${conv.convBnPairs.length} conv+BN pairs fused: ${conv.tensorsIn} -> ${conv.tensorsOut} tensors, ${conv.elementsIn.toLocaleString('en-US')} -> ${conv.elementsOut.toLocaleString('en-US')} elements (${convertMs.toFixed(0)} ms) -> ${shown(deployFile)}`);
+    log(`convert  ${conv.blocks.length} RepMLP blocks${conv.units.length ? `, ${conv.units.length} other blocks` : ''} and ${conv.convBnPairs.length} conv+BN pairs fused: ${conv.tensorsIn} -> ${conv.tensorsOut} tensors, ${conv.elementsIn.toLocaleString('en-US')} -> ${conv.elementsOut.toLocaleString('en-US')} elements (${convertMs.toFixed(0)} ms) -> ${shown(deployFile)}`);
 
     // 3. export, each with a model card so predict/eval on the files need no flags
     const card: ModelCard = { ...(train.meta.name ? { name: train.meta.name } : {}), arch: 'arch.json', preprocess: train.meta.preprocess, classes: train.meta.classes };

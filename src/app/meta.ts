@@ -97,15 +97,25 @@ export function findCard(modelPath: string, opts: { meta?: string; arch?: string
   return null;
 }
 
-/** Plain JSON from unpickled Python values (dicts with string keys, lists, numbers...). */
-export function pyToJson(v: PyValue): unknown {
+/** How deep a model card read from a checkpoint may nest (real cards are 2-3 levels). */
+const MAX_CARD_DEPTH = 64;
+
+/**
+ * Plain JSON from unpickled Python values (dicts with string keys, lists, numbers...).
+ * Keys come from the file: set as own properties (a '__proto__' key stays a key, as
+ * JSON.parse makes it), and nesting is bounded so a hostile entry is one clear error.
+ */
+export function pyToJson(v: PyValue, depth = 0): unknown {
+  if (depth > MAX_CARD_DEPTH) throw new MetaError(`model card nested deeper than ${MAX_CARD_DEPTH} levels`);
   if (v instanceof PyDict) {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of v.map) if (typeof k === 'string') o[k] = pyToJson(x);
+    for (const [k, x] of v.map) {
+      if (typeof k === 'string') Object.defineProperty(o, k, { value: pyToJson(x, depth + 1), enumerable: true, writable: true, configurable: true });
+    }
     return o;
   }
-  if (v instanceof PyTuple) return v.items.map(pyToJson);
-  if (Array.isArray(v)) return v.map(pyToJson);
+  if (v instanceof PyTuple) return v.items.map((x) => pyToJson(x, depth + 1));
+  if (Array.isArray(v)) return v.map((x) => pyToJson(x, depth + 1));
   if (typeof v === 'bigint') return Number(v);
   if (v === null || typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return v;
   return undefined;

@@ -102,14 +102,21 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 function summary(inPath: string, outPath: string, format: string, r: PipelineResult, t: Record<string, number>, replacedInput: boolean): string {
   const lines = [`converted ${inPath} -> ${outPath} (${format === 'zip' ? 'pth' : format}${replacedInput ? ', replaced the input' : ''})`];
-  if (r.arch) lines.push(`  architecture: ${r.arch.name ?? 'custom'}${r.arch.detected ? ' (detected from the keys)' : ''}`);
-  lines.push(`  RepMLP blocks converted: ${r.blocks.length}`);
+  if (r.arch) lines.push(`  architecture: ${r.arch.name ?? `custom ${r.arch.family}`}${r.arch.detected ? ' (detected from the keys)' : ''}`);
+  // The 2021 blocks' line is shown unless the model folds only other kinds (RepMLPNet).
+  if (r.blocks.length || !r.units.length) lines.push(`  RepMLP blocks converted: ${r.blocks.length}`);
   for (const b of r.blocks) {
     const geo = b.h !== undefined ? `, partition ${b.h}x${b.w}` : '';
     const local = b.reparamConvK.length ? `, local k=${b.reparamConvK.join(',')}` : '';
     lines.push(`    ${b.name}: C=${b.C ?? '?'} O=${b.O ?? '?'} fc3_groups=${b.fc3Groups ?? '?'}${geo}${local}${b.globalPerceptron ? ', global' : ''}`);
   }
   lines.push(`  conv+BN pairs fused: ${r.convBnPairs.length}`);
+  if (r.units.length) {
+    const kinds = [...new Set(r.units.map((u) => u.kind))].join(', ');
+    lines.push(`  other blocks folded: ${r.units.length} (${kinds})`);
+    for (const u of r.units.slice(0, 8)) lines.push(`    ${u.path}${u.detail ? `: ${u.detail}` : ''}`);
+    if (r.units.length > 8) lines.push(`    ... (${r.units.length - 8} more)`);
+  }
   lines.push(`  tensors: ${r.tensorsIn} in -> ${r.tensorsOut} out; elements ${r.elementsIn.toLocaleString('en-US')} -> ${r.elementsOut.toLocaleString('en-US')}`);
   const assumed = r.blocks.flatMap((b) => b.assumed.map((a) => `${b.name}: ${a}`));
   if (assumed.length) lines.push(`  assumed (give --partition HxW or --arch to override): ${assumed.length > 3 ? `${assumed.slice(0, 3).join('; ')}; ... (${assumed.length} blocks)` : assumed.join('; ')}`);
@@ -191,7 +198,7 @@ export const command: Command = {
         input: inPath, output: outPath, format: format === 'zip' ? 'pth' : format,
         inputFormat: loaded.format, prefix: loaded.prefix, wrapper: loaded.wrapper,
         arch: r.arch?.name ?? null, archDetected: r.arch?.detected ?? false,
-        blocks: r.blocks, convBnPairs: r.convBnPairs.length, tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut,
+        blocks: r.blocks, convBnPairs: r.convBnPairs.length, units: r.units, tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut,
         elementsIn: r.elementsIn, elementsOut: r.elementsOut, verified: true,
         metadataKept: metadata && format === 'safetensors' ? metadata.size : 0, replacedInput,
         // Wall-clock milliseconds per phase, and CPU (user + system) milliseconds per phase,

@@ -66,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
     }
     // A Map-like lookup: 'constructor' or 'toString' is no command.
     const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-    if (!load) throw new UsageError(`unknown command '${name.replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}' (try repmlp --help)`);
+    if (!load) throw new UsageError(`unknown command '${name}' (try repmlp --help)`); // escaped as every message is (errors.ts oneLine)
     const { command } = await load();
     const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
       json: { type: 'boolean' }, debug: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },

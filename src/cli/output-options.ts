@@ -45,12 +45,13 @@ export function outputFormatFor(values: OptionValues, output: string, inputForma
   return inputFormat === 'safetensors' ? 'safetensors' : 'zip';
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, kb: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tb: 2 ** 40, tib: 2 ** 40 };
+// A Map: the unit is user input ('constructor' is no unit).
+const UNITS = new Map<string, number>(Object.entries({ '': 1, b: 1, k: 2 ** 10, kb: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tb: 2 ** 40, tib: 2 ** 40 }));
 
 /** '8GiB', '500M', '1.5g', '123456' (bytes); units are powers of 1024. */
 export function parseSize(text: string, flag = '--max-output'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  const unit = m ? UNITS.get(m[2]!.toLowerCase()) : undefined;
   if (!m || unit === undefined) throw new UsageError(`${flag} ${text}: expected a size such as 8GiB, 500M or 1000000 (bytes)`);
   const v = Number(m[1]) * unit;
   if (!Number.isFinite(v) || v <= 0) throw new UsageError(`${flag} ${text}: expected a positive size`);

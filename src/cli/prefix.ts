@@ -12,13 +12,13 @@ import type { Command, OptionValues } from './command.js';
 import { printJson, str } from './command.js';
 import { progress } from './progress.js';
 import { readCheckpoint } from '../pth/checkpoint.js';
-import { WRAPPER_PREFIXES, findStateDict, knownPrefixes, stripPrefix, addPrefix } from '../pth/statedict.js';
+import { WRAPPER_PREFIXES, findStateDict, knownPrefixes, stripPrefix, addPrefix, toStateDict } from '../pth/statedict.js';
 import { OUTPUT_OPTIONS, TORCH_SAFETENSORS_METADATA, outputBounds, outputFormatFor, sameFile } from './output-options.js';
 import { READ_OPTIONS, readOptions } from './read-options.js';
 import { writeCheckpoint } from '../pth/write.js';
 import { PyDict, PyObject, type PyKey, type PyValue } from '../pth/pyobj.js';
 import { Tensor } from '../tensor.js';
-import { UsageError, RepmlpError } from '../errors.js';
+import { UsageError, RepmlpError, oneLine } from '../errors.js';
 
 export class PrefixError extends RepmlpError {
   override name = 'PrefixError';
@@ -158,15 +158,19 @@ export const command: Command = {
       if (meta instanceof PyDict && meta.map.size) notes.push(`safetensors __metadata__ (${meta.map.size} entries) has no place in a torch file; not written (write a .safetensors to keep it)`);
       root = new PyDict(root.map, root.ordered); // safetensors __metadata__ has no place in a torch file
     }
-    for (const n of notes) process.stderr.write(`repmlp: note: ${n}\n`);
-    const total = [...dict.map.values()].reduce<number>((a, v) => a + (v instanceof Tensor ? v.storage.byteLength : 0), 0);
-    const want = [...out.map].filter(([, v]) => v instanceof Tensor) as [string, Tensor][];
+    for (const n of notes) process.stderr.write(`repmlp: note: ${oneLine(n)}\n`);
+    const total = [...toStateDict(dict).values()].reduce<number>((a, t) => a + t.storage.byteLength, 0);
+    const want = [...toStateDict(out)];
+    // Where the rewritten state dict sits in the written file (safetensors: it is the file).
+    const at = format === 'safetensors' ? [] : path;
     // Cheap verification before OUT is replaced (while the file is flushed): the temp
     // file's metadata (not its bytes) re-read, names, shapes and dtypes compared.
     const verify = async (tmp: string): Promise<void> => {
       let got: [string, Tensor][];
       try {
-        got = [...findStateDict((await readCheckpoint(tmp)).root).dict.map].filter(([, v]) => v instanceof Tensor) as [string, Tensor][];
+        const back = valueAt((await readCheckpoint(tmp)).root, at);
+        if (!(back instanceof PyDict)) throw new PrefixError(`no state dict at ${at.length ? at.join('.') : 'the top level'}`);
+        got = [...toStateDict(back)];
       } catch (e) {
         throw new PrefixError(`${output}: written file does not read back (${(e as Error).message}); ${output} left as it was`);
       }
@@ -196,7 +200,7 @@ export const command: Command = {
       const what = [stripText !== undefined ? `stripped '${stripText}' from ${stripped} key(s)` : '', p.add !== undefined ? `added '${p.add}' to every key` : ''].filter(Boolean).join(', ');
       const kept = result.metadataKept ? `; __metadata__ (${result.metadataKept} entries) kept` : '';
       const fmt = format === 'safetensors' ? 'safetensors' : 'torch zip';
-      process.stdout.write(`${output} (${fmt}${replacedInput ? ', replaced the input' : ''}): ${what}${path.length && format === 'zip' ? `; wrapper ['${path.join("']['")}'] and its other entries kept` : ''}${kept}; re-read ${want.length} tensors: names and shapes as expected\n`);
+      process.stdout.write(oneLine(`${output} (${fmt}${replacedInput ? ', replaced the input' : ''}): ${what}${path.length && format === 'zip' ? `; wrapper ['${path.join("']['")}'] and its other entries kept` : ''}${kept}; re-read ${want.length} tensors: names and shapes as expected`) + '\n');
     }
   },
 };

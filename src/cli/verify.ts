@@ -112,7 +112,7 @@ export const command: Command = {
     if (!conv.arch) throw new ReparamError(`${inPath}: not a RepMLP-ResNet the toolkit can run, nor a network of the other families it knows (${NETWORK_FAMILIES.map((f) => f.name).filter((n) => n !== 'RepMLPResNet').join(', ')}): architecture not recognized; give --arch ARCH`);
     const config = conv.arch.config;
     // The stored dtype bounds how exact a correct conversion can be (src/reparam/tolerance.ts).
-    const byDtype = dtypeTolerance(conv.stateDict, conv.blocks.length + conv.convBnPairs.length);
+    const byDtype = dtypeTolerance(conv.stateDict, conv.blocks.length + conv.convBnPairs.length + conv.units.length);
     const tol = given ?? byDtype.tolerance;
     const why = given !== undefined ? `tolerance ${given} (given)` : describeTolerance(byDtype);
     const t1 = performance.now();

@@ -61,13 +61,21 @@ export interface ConvertedBlock {
   assumed: string[];
 }
 
+/** A folded unit of a kind beyond the 2021 blocks (e.g. a RepMLPNet block): what it was. */
+export interface ConvertedUnit {
+  kind: string;
+  path: string;
+  /** One line for the summary, e.g. `S=4, partition 8x8, local k=1,3`. */
+  detail?: string;
+}
+
 export interface ConvertResult {
   stateDict: StateDict;
   blocks: ConvertedBlock[];
   /** Prefixes (without the dot) of the fused ConvBN pairs. */
   convBnPairs: string[];
   /** Other folded units (kinds beyond the 2021 blocks), in output order. */
-  units: { kind: string; path: string }[];
+  units: ConvertedUnit[];
   tensorsIn: number;
   tensorsOut: number;
   elementsIn: number;
@@ -169,14 +177,6 @@ export function claimUnits(sd: StateDict): ConvertUnit[] {
     units.push(...claim.units);
   }
   return units;
-}
-
-/** Every RepMLP block with its resolved geometry; throws naming the block when a hint is needed. */
-export function planConversion(sd: StateDict, opts: ConvertOptions = {}): { blocks: { block: RepmlpBlock; geometry: BlockGeometry }[]; pairs: ConvBnPair[] } {
-  const units = claimUnits(sd);
-  const found = findRepmlpBlocks(sd);
-  const blocks = found.map((block) => ({ block, geometry: inferGeometry(sd, block, hintFor(opts, blockName(block.prefix))) }));
-  return { blocks, pairs: units.length ? findConvBnPairs(sd, found) : [] };
 }
 
 /** Jobs for the units to fold (described or claimed), by their kinds' rules. */

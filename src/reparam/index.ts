@@ -10,7 +10,7 @@ export { ReparamError } from './numeric.js';
 export { findRepmlpBlocks, findConvBnPairs, blockName, type RepmlpBlock, type ConvBnPair, type BnKeys } from './find.js';
 export { inferGeometry, type BlockHint, type BlockGeometry } from './geometry.js';
 export {
-  convertStateDict, convertRepmlp, convertConvBn, equivalentFc1Fc3, planConversion, claimUnits, BN_EPS,
+  convertStateDict, convertRepmlp, convertConvBn, equivalentFc1Fc3, claimUnits, BN_EPS,
   type ConvertOptions, type ConvertResult, type ConvertedBlock, type RepmlpDeploy, type ConvertUnit, type Job,
 } from './convert.js';
 export { archHints, checkLayout, foldingUnits, orderLikeDeploy } from './arch.js';

@@ -43,8 +43,8 @@ export function convertTrainingStateDict(sd: StateDict, opts: PipelineOptions): 
   let resolved: Arch | null = null;
   if (opts.arch !== undefined) {
     resolved = resolveArch(opts.arch);
-    checkArchFits(sd, opts.where, opts.arch, resolved, 'train'); // short message naming the architecture the keys do match
-    checkLayout(sd, resolved, false, resolved.name ?? opts.arch, opts.where);
+    // PyTorch's strict check of the training layout, in one short line naming the architecture the keys do match.
+    checkArchFits(sd, opts.where, opts.arch, resolved, 'train');
     arch = { name: resolved.name, config: resolved.config, family: resolved.family.name, detected: false };
   } else if (mode === 'train') {
     const found = detectArch(sd);

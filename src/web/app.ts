@@ -170,7 +170,7 @@ async function init(): Promise<void> {
   $('convert').addEventListener('click', () => step('convert', ['convert'], async (bar) => {
     const r = await call<Lib.ConvertResult & { name: string }>('convert', { format: $<HTMLSelectElement>('convert-format').value, arch: arch() }, bar);
     download(r.bytes, r.name);
-    $('convert-result').textContent = `${r.name}: ${r.arch ?? 'model'}; ${r.blocks} RepMLP block(s) and ${r.convBnPairs} conv+BN pair(s) folded; ${r.tensorsIn} -> ${r.tensorsOut} tensors (${mib(r.bytes.byteLength)}; read ${(r.timings.read / 1000).toFixed(2)} s, convert + write ${(r.timings.convertAndWrite / 1000).toFixed(2)} s)`;
+    $('convert-result').textContent = `${r.name}: ${r.arch ?? 'model'}; ${r.blocks} RepMLP block(s)${r.units ? `, ${r.units} other block(s)` : ''} and ${r.convBnPairs} conv+BN pair(s) folded; ${r.tensorsIn} -> ${r.tensorsOut} tensors (${mib(r.bytes.byteLength)}; read ${(r.timings.read / 1000).toFixed(2)} s, convert + write ${(r.timings.convertAndWrite / 1000).toFixed(2)} s)`;
   }));
 
   $('export-onnx').addEventListener('click', () => step('export', ['export-onnx', 'export-tfjs'], async (bar) => {

@@ -42,7 +42,9 @@ export { PyDict, PyTuple, PyOther } from '../pth/pyobj.js';
 export { findStateDict, toStateDict, stateDictToPy, stripPrefix, addPrefix, detectPrefix } from '../pth/statedict.js';
 export { convertStateDict, convertTrainingStateDict, equivalentFc1Fc3 } from '../reparam/index.js';
 export { detectArch, detectMode, inferConfig, resolveModel } from '../model/detect.js';
-export { PRESETS, parseConfig, resolveArch } from '../model/config.js';
+export { PRESETS, parseConfig } from '../model/config.js';
+// ARCH of any family (a preset name of either family, or a config object / JSON with "family").
+export { resolveArch, parseArchConfig, presetNames } from '../family/registry.js';
 export { buildGraph } from '../export/graph.js';
 export { onnxBytes } from '../export/onnx.js';
 export { tfjsArtifacts } from '../export/tfjs.js';
@@ -228,6 +230,8 @@ export interface ConvertResult {
   arch: string | null;
   blocks: number;
   convBnPairs: number;
+  /** Folded blocks of other kinds (e.g. RepMLPNet's locality injection). */
+  units: number;
   tensorsIn: number;
   tensorsOut: number;
   /** Wall-clock milliseconds: reading the checkpoint's metadata, converting + writing. */
@@ -258,7 +262,7 @@ export async function convert(input: Input, opts: ConvertOptions = {}): Promise<
       onProgress: (d) => opts.onProgress?.((done = d), Math.max(done, total * 4)),
     });
     return {
-      bytes, format, arch: r.arch ? (r.arch.name ?? 'custom') : null, blocks: r.blocks.length, convBnPairs: r.convBnPairs.length,
+      bytes, format, arch: r.arch ? (r.arch.name ?? 'custom') : null, blocks: r.blocks.length, convBnPairs: r.convBnPairs.length, units: r.units.length,
       tensorsIn: r.tensorsIn, tensorsOut: r.tensorsOut, timings: { read: t1 - t0, convertAndWrite: performance.now() - t1 },
     };
   });

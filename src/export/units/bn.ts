@@ -4,7 +4,7 @@
  * wherever that is exact. Scale and shift in float64, rounded once.
  */
 import { bnScaleShift } from '../../reparam/fuse_bn.js';
-import { BN_EPS } from '../../model/module.js';
+import { BN_EPS } from '../../family/entries.js';
 import type { ExportUnit } from './types.js';
 
 export const bnExport: ExportUnit<'bn'> = {

@@ -39,7 +39,7 @@ export const repmlpnetBlockReparam: ReparamUnit<'repmlpnet_block'> = {
     });
     return {
       kind: 'repmlp',
-      report: { unit: { kind: 'repmlpnet_block', path } },
+      report: { unit: { kind: 'repmlpnet_block', path, detail: `S=${g.S}, partition ${g.h}x${g.w}${g.reparamConvK.length ? `, local k=${g.reparamConvK.join(',')}` : ''}` } },
       specs: [
         { at: fc3Key, key: fc3Key, shape: fc3.shape, dtype: fc3.dtype },
         { at: fc3Key, key: `${p}fc3.bias`, shape: [g.S * hw], dtype: fc3.dtype },
