@@ -8,7 +8,7 @@ import { ZipReader, isZip } from './zip.js';
 import { PickleError, storageDType, unpickle } from './pickle.js';
 import { readLegacy } from './legacy.js';
 import { readSafetensors, startsLikeSafetensors } from './safetensors.js';
-import { findStateDict, knownPrefixes, stripPrefix, toStateDict } from './statedict.js';
+import { findStateDict, stripKnownPrefixes, toStateDict } from './statedict.js';
 
 const PICKLE_PROTO = 0x80;
 
@@ -87,10 +87,8 @@ export async function loadStateDictFile(path: string, opts: LoadOptions = {}): P
   const checkpoint = readCheckpointSync(path, opts);
   try {
     const found = findStateDict(checkpoint.root, opts.entry);
-    const prefixes = knownPrefixes(found.dict);
-    let dict = found.dict;
-    for (const p of prefixes) dict = stripPrefix(dict, p);
-    return { format: checkpoint.format, stateDict: toStateDict(dict), wrapper: found.path, prefix: prefixes.length ? prefixes.join('') : null, checkpoint };
+    const { dict, prefix } = stripKnownPrefixes(found.dict);
+    return { format: checkpoint.format, stateDict: toStateDict(dict), wrapper: found.path, prefix, checkpoint };
   } catch (e) {
     if (e instanceof RepmlpError) throw new CheckpointError(`${path}: ${e.message}`);
     throw e;

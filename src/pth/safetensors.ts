@@ -55,21 +55,6 @@ export function startsLikeSafetensors(head: Uint8Array, src?: ByteSource): boole
   return false;
 }
 
-/**
- * True when `head` (the file's first bytes) looks like safetensors: a plausible header
- * length and a header that can start there.
- */
-export function looksLikeSafetensors(head: Uint8Array, fileSize: number): boolean {
-  if (head.length < LENGTH_BYTES + 1) return false;
-  const n = new DataView(head.buffer, head.byteOffset, head.byteLength).getBigUint64(0, true);
-  return n > 0n && n <= BigInt(MAX_HEADER_SIZE) && n + BigInt(LENGTH_BYTES) <= BigInt(fileSize) && head[LENGTH_BYTES] === OPEN_BRACE;
-}
-
-/** looksLikeSafetensors on a source (the format sniff of readCheckpoint). */
-export function isSafetensors(src: ByteSource): boolean {
-  return src.size > LENGTH_BYTES && looksLikeSafetensors(src.read(0, LENGTH_BYTES + 1), src.size);
-}
-
 type HeaderEntry = RawEntry<DTypeInfo>;
 
 /**

@@ -221,11 +221,15 @@ export function detectPrefix(dict: PyDict): string | null {
   return p.length ? p.join('') : null;
 }
 
-/** Strips every known wrapper prefix found, one wrapper at a time (so `_metadata` is consumed as torch does). */
-export function stripKnownPrefixes(dict: PyDict): PyDict {
+/**
+ * Strips every known wrapper prefix found, one wrapper at a time (so `_metadata` is
+ * consumed as torch does); `prefix` is the chain stripped (detectPrefix's), or null.
+ */
+export function stripKnownPrefixes(dict: PyDict): { dict: PyDict; prefix: string | null } {
+  const prefixes = knownPrefixes(dict);
   let d = dict;
-  for (const p of knownPrefixes(dict)) d = stripPrefix(d, p);
-  return d;
+  for (const p of prefixes) d = stripPrefix(d, p);
+  return { dict: d, prefix: prefixes.length ? prefixes.join('') : null };
 }
 
 function renameKeys(dict: PyDict, rename: (k: string) => string): PyDict {
