@@ -291,7 +291,9 @@ function processJobs(m: ModelCase, hasTorch: boolean, opts: BenchOptions): Bench
     // The 0.05x target is the RepMLP-ResNet's (issue 9); RepMLPNet's has only the memory bound.
     const net = resolveArch(arch).family.name === 'RepMLPNet';
     rows.push(row(label, 'convert (whole process)', 's', conv.seconds, tconv?.seconds ?? null, net ? rssNote(3) : `<= 0.05x, ${rssNote(3)}`, (r) => (net || r <= 0.05) && rssOk(conv.rssMb, 3),
-      { oursRssMb: conv.rssMb, torchRssMb: tconv?.rssMb ?? null, note: hasTorch && opts.quick ? 'PyTorch side skipped (--quick)' : "PyTorch: the release's steps (build, torch.load, load_state_dict, deepcopy, identity-conv conversion in float32, torch.save)" }));
+      { oursRssMb: conv.rssMb, torchRssMb: tconv?.rssMb ?? null, note: hasTorch && opts.quick ? 'PyTorch side skipped (--quick)' : net
+        ? "PyTorch: the repository's convert.py steps (build, torch.load, unwrap, strip module., load_state_dict, locality_injection in float32, torch.save)"
+        : "PyTorch: the release's steps (build, torch.load, load_state_dict, deepcopy, identity-conv conversion in float32, torch.save)" }));
   } else if (later && !fs.existsSync(out('deploy.pth'))) {
     step('convert (untimed: export/inference need the deploy checkpoint)');
     runNode(convertArgs, dir);
