@@ -48,6 +48,27 @@ async function npyOf(p: string): Promise<{ data: Float32Array; shape: number[] }
   return { data: a.data as Float32Array, shape: [...a.shape] };
 }
 
+/** Downloads the page's ONNX and TF.js exports of the open checkpoint; both must give `want` (<= 1e-4). */
+async function exportsGive(tag: string, x: { data: Float32Array; shape: number[] }, want: { data: Float32Array }): Promise<void> {
+  const onnx = await clickDownload(app, '#export-onnx', /\.onnx$/);
+  const { runOnnx } = await import('../src/export/onnx_runtime.js');
+  const o = await runOnnx(new Uint8Array(onnx.bytes), x.data, x.shape);
+  assert.ok(difference(o.data, want.data).rel <= 1e-4, `ONNX relative ${difference(o.data, want.data).rel}`);
+  const zip = await clickDownload(app, '#export-tfjs', /-tfjs\.zip$/);
+  const dir = path.join(tmp.dir, `${tag}-tfjs`);
+  mkdirSync(dir, { recursive: true });
+  const z = new ZipReader(new MemorySource(new Uint8Array(zip.bytes)));
+  assert.ok(z.names.includes('model.json'), z.names.join(', '));
+  for (const n of z.names) writeFileSync(path.join(dir, n), z.read(n));
+  const { initBackend } = await import('../src/model/backend.js');
+  await initBackend('wasm');
+  const { loadTfjsGraph, runTfjsGraph } = await import('../src/export/tfjs_runtime.js');
+  const g = await loadTfjsGraph(dir);
+  const t = await runTfjsGraph(g, x.data, x.shape);
+  g.dispose();
+  assert.ok(difference(t.data, want.data).rel <= 1e-4, `TF.js relative ${difference(t.data, want.data).rel}`);
+}
+
 if (!skip) {
   before(async () => {
     app = await openApp();
@@ -154,24 +175,7 @@ print('ok')`, out, src]);
       await open(path.join(FIXTURES, `model/${c.name}.train.pth`), archJson.replace(/\s+/g, ''));
       const x = await npyOf(path.join(FIXTURES, `model/${c.name}.input.npy`));
       const want = await npyOf(path.join(FIXTURES, `model/${c.name}.train.output.npy`));
-      const onnx = await clickDownload(app, '#export-onnx', /\.onnx$/);
-      const { runOnnx } = await import('../src/export/onnx_runtime.js');
-      const o = await runOnnx(new Uint8Array(onnx.bytes), x.data, x.shape);
-      assert.ok(difference(o.data, want.data).rel <= 1e-4, `ONNX relative ${difference(o.data, want.data).rel}`);
-
-      const zip = await clickDownload(app, '#export-tfjs', /-tfjs\.zip$/);
-      const dir = path.join(tmp.dir, `${c.name}-tfjs`);
-      mkdirSync(dir, { recursive: true });
-      const z = new ZipReader(new MemorySource(new Uint8Array(zip.bytes)));
-      assert.ok(z.names.includes('model.json'), z.names.join(', '));
-      for (const n of z.names) writeFileSync(path.join(dir, n), z.read(n));
-      const { initBackend } = await import('../src/model/backend.js');
-      await initBackend('wasm');
-      const { loadTfjsGraph, runTfjsGraph } = await import('../src/export/tfjs_runtime.js');
-      const g = await loadTfjsGraph(dir);
-      const t = await runTfjsGraph(g, x.data, x.shape);
-      g.dispose();
-      assert.ok(difference(t.data, want.data).rel <= 1e-4, `TF.js relative ${difference(t.data, want.data).rel}`);
+      await exportsGive(c.name, x, want);
     });
   }
 
@@ -194,22 +198,7 @@ print('ok')`, out, src]);
     }
     const x = await npyOf(rmn('net_a.input.npy'));
     const want = await npyOf(rmn('net_a.train.logits.npy'));
-    const onnx = await clickDownload(app, '#export-onnx', /\.onnx$/);
-    const { runOnnx } = await import('../src/export/onnx_runtime.js');
-    const o = await runOnnx(new Uint8Array(onnx.bytes), x.data, x.shape);
-    assert.ok(difference(o.data, want.data).rel <= 1e-4, `ONNX relative ${difference(o.data, want.data).rel}`);
-    const zip = await clickDownload(app, '#export-tfjs', /-tfjs\.zip$/);
-    const dir = path.join(tmp.dir, 'net_a-tfjs');
-    mkdirSync(dir, { recursive: true });
-    const z = new ZipReader(new MemorySource(new Uint8Array(zip.bytes)));
-    for (const n of z.names) writeFileSync(path.join(dir, n), z.read(n));
-    const { initBackend } = await import('../src/model/backend.js');
-    await initBackend('wasm');
-    const { loadTfjsGraph, runTfjsGraph } = await import('../src/export/tfjs_runtime.js');
-    const g = await loadTfjsGraph(dir);
-    const t = await runTfjsGraph(g, x.data, x.shape);
-    g.dispose();
-    assert.ok(difference(t.data, want.data).rel <= 1e-4, `TF.js relative ${difference(t.data, want.data).rel}`);
+    await exportsGive('net_a', x, want);
   });
 
   test('a file that is not a checkpoint: one error line naming it, and no console errors at all', async () => {
