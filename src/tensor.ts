@@ -209,6 +209,19 @@ export class Tensor {
     return this.shape.every((d, i) => d === 1 || want[i] === this.stride[i]);
   }
 
+  /** [first, end) storage elements this view touches; empty (at the offset) for numel 0. */
+  span(): [number, number] {
+    if (this.numel === 0) return [this.offset, this.offset];
+    let first = this.offset;
+    let last = this.offset;
+    for (let i = 0; i < this.shape.length; i++) {
+      const reach = (this.shape[i]! - 1) * this.stride[i]!;
+      if (reach < 0) first += reach;
+      else last += reach;
+    }
+    return [first, last + 1];
+  }
+
   /** Bytes of the tensor in C order: a zero-copy subarray when contiguous, else a copy. */
   contiguousBytes(): Uint8Array {
     const item = dtypeInfo(this.dtype).itemSize;
@@ -221,15 +234,9 @@ export class Tensor {
     // A view (stride 0, say) may name far more elements than its storage holds.
     if (this.numel * item > MAX_BYTES) throw new TensorError(`view [${this.shape}] of ${this.numel * item} bytes is too large to copy into one array`);
     // Only the span the view touches is read (and not kept) when the storage is not loaded.
-    let first = this.offset;
-    let last = this.offset;
-    for (let i = 0; i < this.shape.length; i++) {
-      const reach = (this.shape[i]! - 1) * this.stride[i]!;
-      if (reach < 0) first += reach;
-      else last += reach;
-    }
-    const part = this.readsPart(first, last + 1);
-    const src = part ? this.storage.bytesInRange(first * item, (last - first + 1) * item) : this.storage.bytes();
+    const [first, end] = this.span();
+    const part = this.readsPart(first, end);
+    const src = part ? this.storage.bytesInRange(first * item, (end - first) * item) : this.storage.bytes();
     const base = part ? first : 0;
     const out = new Uint8Array(this.numel * item);
     let o = 0;
@@ -263,14 +270,8 @@ export class Tensor {
       yield this.contiguousBytes();
       return;
     }
-    let first = this.offset;
-    let last = this.offset;
-    for (let i = 0; i < this.shape.length; i++) {
-      const reach = (this.shape[i]! - 1) * this.stride[i]!;
-      if (reach < 0) first += reach;
-      else last += reach;
-    }
-    const src = this.storage.loaded ? this.storage.bytes().subarray(first * item, (last + 1) * item) : this.storage.bytesInRange(first * item, (last - first + 1) * item);
+    const [first, end] = this.span();
+    const src = this.storage.loaded ? this.storage.bytes().subarray(first * item, end * item) : this.storage.bytesInRange(first * item, (end - first) * item);
     const per = Math.max(1, Math.floor(chunkBytes / item));
     const buf = new Uint8Array(per * item);
     const rank = this.shape.length;

@@ -70,13 +70,6 @@ function reachable(obj: PyValue): { tensors: Tensor[]; bare: Set<Storage> } {
   return { tensors: out, bare };
 }
 
-/** [first, end) storage elements a view touches; empty for numel 0. */
-export function viewSpan(t: Tensor): [number, number] {
-  if (t.numel === 0) return [t.offset, t.offset];
-  let last = t.offset;
-  for (let i = 0; i < t.shape.length; i++) last += (t.shape[i]! - 1) * t.stride[i]!;
-  return [t.offset, last + 1];
-}
 
 const MiB = 2 ** 20;
 export function formatBytes(n: number): string {
@@ -147,7 +140,7 @@ export function planZip(obj: PyValue, opts: LayoutOptions = {}): { replace: Map<
 
 /** Merged [start, end) element ranges the views use, in order. */
 function usedRanges(views: readonly Tensor[]): [number, number][] {
-  const spans = views.map(viewSpan).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  const spans = views.map((t) => t.span()).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
   const out: [number, number][] = [];
   for (const [a, b] of spans) {
     const last = out[out.length - 1];
