@@ -59,11 +59,6 @@ export interface LinearParams {
   bias: boolean;
 }
 
-/** nn.Conv2d with its own bias (no BN), e.g. RepMLPNet's gp.fc1 / gp.fc2. */
-export interface ConvParams extends ConvGeometry {
-  bias: boolean;
-}
-
 /**
  * The 2021 RepMLP (architecture.md): global perceptron (when H != h or W != w), fc3 +
  * fc3_bn, local perceptron repconv{k}. Deploy: fc1_fc2.*, fc3.weight, fc3.bias.
@@ -88,7 +83,6 @@ export interface UnitKinds {
   convbn: ConvBNParams;
   bn: BNParams;
   linear: LinearParams;
-  conv: ConvParams;
   repmlp2021: RepMLP2021Params;
   repmlpnet_block: import('./repmlpnet/config.js').RepMLPNetBlockParams;
 }

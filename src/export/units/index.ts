@@ -1,6 +1,5 @@
 /** The IR lowering of every unit kind, by kind. A new kind registers its lowering here (one line). */
 import type { UnitKind } from '../../family/types.js';
-import { convExport } from './conv.js';
 import { convbnExport } from './convbn.js';
 import { linearExport } from './linear.js';
 import { repmlp2021Export } from './repmlp2021.js';
@@ -12,7 +11,6 @@ export type { ExportUnit };
 
 export const EXPORT_UNITS: ReadonlyMap<UnitKind, ExportUnit<any>> = new Map<UnitKind, ExportUnit<any>>([
   ['convbn', convbnExport],
-  ['conv', convExport],
   ['linear', linearExport],
   ['repmlp2021', repmlp2021Export],
   ['bn', bnExport],

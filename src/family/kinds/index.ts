@@ -1,7 +1,6 @@
 /** The layout of every unit kind, by kind. A new kind registers its layout here (one line). */
 import type { UnitKind } from '../types.js';
 import { bnLayout } from './bn.js';
-import { convLayout } from './conv.js';
 import { convbnLayout } from './convbn.js';
 import { linearLayout } from './linear.js';
 import { repmlp2021Layout } from './repmlp2021.js';
@@ -14,7 +13,6 @@ export const KIND_LAYOUTS: ReadonlyMap<UnitKind, KindLayout<any>> = new Map<Unit
   ['convbn', convbnLayout],
   ['bn', bnLayout],
   ['linear', linearLayout],
-  ['conv', convLayout],
   ['repmlp2021', repmlp2021Layout],
   ['repmlpnet_block', repmlpnetBlockLayout],
 ]);

@@ -1,7 +1,6 @@
 /** The TF.js module of every unit kind, by kind. A new kind registers its module here (one line). */
 import type { UnitKind } from '../../family/types.js';
 import { bnUnit } from './bn.js';
-import { convUnit } from './conv.js';
 import { convbnUnit } from './convbn.js';
 import { linearUnit } from './linear.js';
 import { repmlp2021Unit } from './repmlp2021.js';
@@ -14,7 +13,6 @@ export const MODEL_UNITS: ReadonlyMap<UnitKind, ModelUnit<any>> = new Map<UnitKi
   ['convbn', convbnUnit],
   ['bn', bnUnit],
   ['linear', linearUnit],
-  ['conv', convUnit],
   ['repmlp2021', repmlp2021Unit],
   ['repmlpnet_block', repmlpnetBlockUnit],
 ]);
